@@ -1,0 +1,1 @@
+"""Private helpers shared across rtplan subpackages. Not public API."""

@@ -1,0 +1,1 @@
+"""The ``rtplan`` command line: one module per command, thin over the library."""

@@ -1,0 +1,5 @@
+"""Imaging: grids in DICOM patient coordinates (LPS, mm)."""
+
+from rtplan.imaging.grid import Grid
+
+__all__ = ["Grid"]
