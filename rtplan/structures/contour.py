@@ -82,7 +82,8 @@ class ROIContours:
 
     Examples
     --------
-    >>> roi = ROIContours("GTV_1", "GTV", (255, 0, 0), [PlanarContour(0, [[0, 0, 0], [1, 0, 0], [0, 1, 0]])])
+    >>> tri = PlanarContour(0, [[0, 0, 0], [1, 0, 0], [0, 1, 0]])
+    >>> roi = ROIContours("GTV_1", "GTV", (255, 0, 0), [tri])
     >>> roi.name, len(roi.contours)
     ('GTV_1', 1)
     """
