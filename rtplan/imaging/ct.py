@@ -1,0 +1,791 @@
+"""Planning CT series: load a folder of DICOM CT images, and write synthetic ones.
+
+:func:`load_ct_series` groups the files of a folder by SeriesInstanceUID, sorts the
+slices by their position along the slice normal (not by file name or InstanceNumber),
+keeps each slice's own position (irregular spacing is allowed) and checks the geometry:
+axial orientations (head/feet first, supine/prone; direction cosines of +-1) are
+supported; gantry tilt, oblique or non-axial orientations, duplicate or missing slices
+and inconsistent headers are refused with an error that says what was found.
+
+:func:`write_ct_series` writes a volume on a :class:`~rtplan.imaging.grid.Grid` as a
+valid CT Image series (new UIDs, every type 1 and 2 attribute).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+from rtplan import __version__
+from rtplan._shared.dicom import ds_strings, format_ds
+from rtplan._shared.io import atomic_write
+from rtplan.errors import (
+    DicomError,
+    GeometryError,
+    InputError,
+    OutputExistsError,
+    SeriesError,
+    from_validation_error,
+)
+from rtplan.imaging.grid import Grid
+
+__all__ = [
+    "CTSeries",
+    "PatientInfo",
+    "SeriesSummary",
+    "StudyInfo",
+    "find_image_series",
+    "load_ct_series",
+    "write_ct_series",
+]
+
+#: Largest deviation (direction cosine) from an exact +-1/0 axis for an axial series.
+_COSINE_TOL = 1e-3
+#: Slices closer than this along the normal (mm) are duplicates.
+_DUPLICATE_TOL_MM = 0.01
+#: A gap larger than this factor times the median spacing means missing slices.
+_GAP_FACTOR = 1.5
+#: Written file names look like CT_0000.dcm.
+_WRITTEN_NAME = re.compile(r"^CT_\d{4,}\.dcm$")
+
+
+class PatientInfo(BaseModel):
+    """Patient module values (DICOM type 2: may be empty).
+
+    Examples
+    --------
+    >>> PatientInfo(name="Test^Patient", patient_id="RTP001", sex="M").name
+    'Test^Patient'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field("", max_length=320, description="PatientName (0010,0010)")
+    patient_id: str = Field("", max_length=64, description="PatientID (0010,0020)")
+    birth_date: str = Field("", description="PatientBirthDate (0010,0030), YYYYMMDD")
+    sex: str = Field("", description="PatientSex (0010,0040): M, F, O or empty")
+
+
+class StudyInfo(BaseModel):
+    """General Study module values other than the UID (DICOM type 2: may be empty).
+
+    Examples
+    --------
+    >>> StudyInfo(date="20240131", time="101500").study_id
+    ''
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    date: str = Field("", description="StudyDate (0008,0020), YYYYMMDD")
+    time: str = Field("", description="StudyTime (0008,0030), HHMMSS")
+    study_id: str = Field("", max_length=16, description="StudyID (0020,0010)")
+    accession_number: str = Field("", max_length=16, description="AccessionNumber (0008,0050)")
+    referring_physician: str = Field(
+        "", max_length=320, description="ReferringPhysicianName (0008,0090)"
+    )
+    description: str = Field("", max_length=64, description="StudyDescription (0008,1030)")
+
+
+class _WritePatient(PatientInfo):
+    """PatientInfo with the stricter checks applied to what rtplan writes."""
+
+    @field_validator("sex")
+    @classmethod
+    def _sex(cls, v: str) -> str:
+        if v not in ("", "M", "F", "O"):
+            raise ValueError("sex must be 'M', 'F', 'O' or empty")
+        return v
+
+    @field_validator("birth_date")
+    @classmethod
+    def _date(cls, v: str) -> str:
+        if v and not re.fullmatch(r"\d{8}", v):
+            raise ValueError("birth date must be YYYYMMDD or empty")
+        return v
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """One image series found in a folder (for listings and error messages)."""
+
+    series_instance_uid: str
+    modality: str
+    n_files: int
+    series_number: str
+    description: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.series_instance_uid} ({self.modality}, {self.n_files} files, "
+            f"series number {self.series_number or '-'}, "
+            f"description '{self.description}')"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class CTSeries:
+    """A planning CT: Hounsfield units on a grid, and what an RTSTRUCT must reference.
+
+    Attributes
+    ----------
+    volume_hu
+        ``[slice, row, column]`` CT numbers in HU after RescaleSlope/RescaleIntercept:
+        int16 when every slice's rescale is integral and the values fit, else float32.
+    grid
+        Geometry (LPS mm); slices ordered along ``grid.direction[0]``, the slice normal
+        ImageOrientationPatient[0:3] x ImageOrientationPatient[3:6].
+    study_instance_uid, series_instance_uid, frame_of_reference_uid
+        StudyInstanceUID, SeriesInstanceUID, FrameOfReferenceUID.
+    sop_class_uids, sop_instance_uids
+        SOPClassUID and SOPInstanceUID of every slice, in grid slice order.
+    patient, study
+        Patient and General Study module values.
+    patient_position
+        PatientPosition (HFS, FFS, HFP, FFP, ... or empty when the files leave it empty).
+    headers
+        Every slice's dataset without pixel data, in grid slice order.
+    paths
+        Source file of every slice (empty strings for series built in memory).
+    """
+
+    volume_hu: NDArray
+    grid: Grid
+    study_instance_uid: str
+    series_instance_uid: str
+    frame_of_reference_uid: str
+    sop_class_uids: tuple[str, ...]
+    sop_instance_uids: tuple[str, ...]
+    patient: PatientInfo
+    study: StudyInfo
+    patient_position: str
+    headers: tuple[Dataset, ...]
+    paths: tuple[str, ...]
+
+    @property
+    def n_slices(self) -> int:
+        """Number of slices."""
+        return self.grid.shape[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"CTSeries({self.grid!r}, series={self.series_instance_uid}, "
+            f"patient_position={self.patient_position!r})"
+        )
+
+
+# ----------------------------------------------------------------------------- reading
+def _scan(folder: Path, recursive: bool) -> dict[str, list[tuple[Path, Dataset]]]:
+    """Headers of the DICOM files of ``folder``, grouped by SeriesInstanceUID."""
+    if not folder.is_dir():
+        raise InputError(f"CT folder '{folder}' does not exist or is not a folder")
+    files = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    groups: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    for p in files:
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError):
+            continue  # not a DICOM file (README, licence, ...)
+        uid = str(ds.get("SeriesInstanceUID", "") or "")
+        if not uid or "Rows" not in ds or "ImagePositionPatient" not in ds:
+            continue  # not an image (RTSTRUCT, RTPLAN, ...) or no series
+        groups[uid].append((p, ds))
+    return groups
+
+
+def _summary(uid: str, items: list[tuple[Path, Dataset]]) -> SeriesSummary:
+    ds = items[0][1]
+    return SeriesSummary(
+        series_instance_uid=uid,
+        modality=str(ds.get("Modality", "") or "?"),
+        n_files=len(items),
+        series_number=str(ds.get("SeriesNumber", "") or ""),
+        description=str(ds.get("SeriesDescription", "") or ""),
+    )
+
+
+def find_image_series(
+    folder: str | os.PathLike[str], *, recursive: bool = False
+) -> list[SeriesSummary]:
+    """List the image series (any modality) in a folder of DICOM files.
+
+    Files that are not DICOM, and DICOM objects that are not images (RTSTRUCT,
+    RTPLAN, ...), are ignored.
+
+    Parameters
+    ----------
+    folder
+        Folder of DICOM files.
+    recursive
+        Also look in sub-folders.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rtplan.imaging.grid import Grid
+    >>> d = tempfile.mkdtemp()
+    >>> _ = write_ct_series(d, np.zeros((2, 4, 4)), Grid((2, 4, 4), (0, 0, 0), (2, 1, 1)))
+    >>> [(s.modality, s.n_files) for s in find_image_series(d)]
+    [('CT', 2)]
+    """
+    groups = _scan(Path(folder), recursive)
+    return [_summary(uid, items) for uid, items in sorted(groups.items())]
+
+
+def _floats(ds: Dataset, keyword: str, n: int, path: Path) -> NDArray[np.float64]:
+    value = ds.get(keyword)
+    try:
+        arr = np.array([float(v) for v in value], dtype=float)
+    except (TypeError, ValueError):
+        arr = np.array([])
+    if arr.size != n or not np.all(np.isfinite(arr)):
+        raise DicomError(
+            f"'{path.name}': {keyword} must hold {n} numbers, got {value!r}: "
+            "the file is not a usable image slice"
+        )
+    return arr
+
+
+def _axial_axes(iop: NDArray[np.float64], where: str) -> tuple[NDArray, NDArray]:
+    """Snap an axial ImageOrientationPatient to exact +-1 cosines or raise."""
+    row_cos, col_cos = iop[:3], iop[3:]
+    if not (
+        np.isclose(np.linalg.norm(row_cos), 1, atol=1e-3)
+        and np.isclose(np.linalg.norm(col_cos), 1, atol=1e-3)
+        and abs(float(row_cos @ col_cos)) < 1e-3
+    ):
+        raise GeometryError(
+            f"{where}: ImageOrientationPatient {iop.tolist()} is not two orthogonal unit "
+            "vectors: the header is corrupt"
+        )
+    snapped_r, snapped_c = np.round(row_cos), np.round(col_cos)
+    axis_aligned = (
+        np.max(np.abs(row_cos - snapped_r)) < _COSINE_TOL
+        and np.max(np.abs(col_cos - snapped_c)) < _COSINE_TOL
+    )
+    if not axis_aligned:
+        normal = np.cross(row_cos, col_cos)
+        angle = np.degrees(np.arccos(min(1.0, float(np.max(np.abs(normal))))))
+        raise GeometryError(
+            f"{where}: oblique ImageOrientationPatient {np.round(iop, 5).tolist()} "
+            f"(slice normal {angle:.2f} deg from the nearest patient axis) is not "
+            "supported: resample the CT to an axial orientation first"
+        )
+    if abs(snapped_r[0]) != 1 or abs(snapped_c[1]) != 1:
+        raise GeometryError(
+            f"{where}: ImageOrientationPatient {snapped_r.tolist() + snapped_c.tolist()} "
+            "is a sagittal or coronal orientation; only axial series "
+            "([+-1,0,0,0,+-1,0]: HFS, FFS, HFP, FFP) are supported: reformat the CT to "
+            "axial first"
+        )
+    return snapped_r, snapped_c
+
+
+def _check_same(items: list[tuple[Path, Dataset]], keyword: str, what: str) -> None:
+    found: dict[str, list[str]] = defaultdict(list)
+    for p, ds in items:
+        v = ds.get(keyword)
+        key = str([float(x) for x in v]) if keyword in ("PixelSpacing",) else str(v)
+        found[key].append(p.name)
+    if len(found) > 1:
+        listing = "; ".join(
+            f"{k} in {len(v)} files (e.g. {v[0]})" for k, v in sorted(found.items())
+        )
+        raise SeriesError(
+            f"inconsistent {what} ({keyword}) within one series: {listing}: a CT series "
+            "must have one image size and pixel spacing; remove the odd files"
+        )
+
+
+def _geometry(
+    items: list[tuple[Path, Dataset]],
+) -> tuple[list[int], Grid]:
+    """Slice order (indices into ``items``) and grid of one series; checks geometry."""
+    for keyword in ("Rows", "Columns"):
+        _check_same(items, keyword, "image size")
+    _check_same(items, "PixelSpacing", "pixel spacing")
+    first_path, first = items[0]
+    iops = np.array([_floats(ds, "ImageOrientationPatient", 6, p) for p, ds in items])
+    bad = np.flatnonzero(np.max(np.abs(iops - iops[0]), axis=1) > 1e-4)
+    if bad.size:
+        raise SeriesError(
+            "inconsistent ImageOrientationPatient within one series: "
+            f"{np.round(iops[0], 5).tolist()} in '{first_path.name}' but "
+            f"{np.round(iops[bad[0]], 5).tolist()} in '{items[bad[0]][0].name}' "
+            f"({bad.size} files differ): remove the files of the other orientation"
+        )
+    row_cos, col_cos = _axial_axes(iops[0], f"series {first.get('SeriesInstanceUID')}")
+    normal = np.cross(row_cos, col_cos)
+    spacing_rc = _floats(first, "PixelSpacing", 2, first_path)
+    if np.any(spacing_rc <= 0):
+        raise DicomError(f"'{first_path.name}': PixelSpacing must be positive, got {spacing_rc}")
+    ipps = np.array([_floats(ds, "ImagePositionPatient", 3, p) for p, ds in items])
+    along = ipps @ normal
+    order = np.argsort(along, kind="stable")
+    ipps, along = ipps[order], along[order]
+    names = [items[i][0].name for i in order]
+
+    # gantry tilt: slice positions must lie along the normal
+    delta = ipps - ipps[0]
+    d_along = delta @ normal
+    in_plane = np.linalg.norm(delta - d_along[:, None] * normal, axis=1)
+    tol = 0.01 + 1e-4 * np.abs(d_along)
+    if np.any(in_plane > tol):
+        k = int(np.argmax(in_plane - tol))
+        angle = np.degrees(np.arctan2(in_plane[k], abs(d_along[k]) or 1e-12))
+        raise GeometryError(
+            f"slice positions are not along the slice normal {normal.tolist()}: "
+            f"'{names[k]}' is shifted {in_plane[k]:.3f} mm in-plane over "
+            f"{abs(d_along[k]):.3f} mm along the normal (gantry tilt about {angle:.2f} deg). "
+            "Tilted CT is not supported: resample it to an untilted grid first"
+        )
+    if along.size > 1:
+        steps = np.diff(along)
+        dup = np.flatnonzero(steps <= _DUPLICATE_TOL_MM)
+        if dup.size:
+            listing = "; ".join(
+                f"'{names[i]}' and '{names[i + 1]}' at {along[i]:.3f} mm" for i in dup[:5]
+            )
+            raise SeriesError(
+                f"{dup.size} duplicate slice position(s) along the slice normal: {listing}: "
+                "remove the duplicate files (or choose one series) and retry"
+            )
+        if along.size > 2:
+            median = float(np.median(steps))
+            gaps = np.flatnonzero(steps > _GAP_FACTOR * median)
+            if gaps.size:
+                listing = "; ".join(
+                    f"{steps[i]:.3f} mm between '{names[i]}' ({along[i]:.3f} mm) and "
+                    f"'{names[i + 1]}' ({along[i + 1]:.3f} mm), about "
+                    f"{round(steps[i] / median) - 1} missing"
+                    for i in gaps[:5]
+                )
+                raise SeriesError(
+                    f"missing slice(s): gap larger than {_GAP_FACTOR} x the median spacing "
+                    f"{median:.3f} mm: {listing}: add the missing files or export the "
+                    "complete series"
+                )
+        offsets = along - along[0]
+        slice_spacing = float(offsets[-1] / (offsets.size - 1))
+    else:
+        offsets = None
+        ds0 = items[order[0]][1]
+        slice_spacing = 0.0
+        for kw in ("SpacingBetweenSlices", "SliceThickness"):
+            try:
+                slice_spacing = float(ds0.get(kw) or 0.0)
+            except (TypeError, ValueError):
+                slice_spacing = 0.0
+            if slice_spacing > 0:
+                break
+        if slice_spacing <= 0:
+            slice_spacing = 1.0
+    grid = Grid(
+        shape=(len(items), int(first.Rows), int(first.Columns)),
+        origin_mm=ipps[0],
+        spacing_mm=(slice_spacing, float(spacing_rc[0]), float(spacing_rc[1])),
+        direction=np.stack([normal, col_cos, row_cos]),
+        slice_offsets_mm=offsets,
+    )
+    return [int(i) for i in order], grid
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    v = ds.get(keyword, "")
+    return "" if v is None else str(v)
+
+
+def _series_from(
+    headers: list[Dataset], paths: list[str], grid: Grid, volume_hu: NDArray
+) -> CTSeries:
+    ds = headers[0]
+    for keyword in ("StudyInstanceUID", "FrameOfReferenceUID"):
+        values = {_text(h, keyword) for h in headers}
+        if len(values) != 1 or "" in values:
+            raise SeriesError(
+                f"{keyword} must be present and the same in every slice, found "
+                f"{sorted(values)}: the series is not one consistent CT"
+            )
+    patient = PatientInfo(
+        name=_text(ds, "PatientName"),
+        patient_id=_text(ds, "PatientID"),
+        birth_date=_text(ds, "PatientBirthDate"),
+        sex=_text(ds, "PatientSex"),
+    )
+    study = StudyInfo(
+        date=_text(ds, "StudyDate"),
+        time=_text(ds, "StudyTime"),
+        study_id=_text(ds, "StudyID")[:16],
+        accession_number=_text(ds, "AccessionNumber")[:16],
+        referring_physician=_text(ds, "ReferringPhysicianName"),
+        description=_text(ds, "StudyDescription")[:64],
+    )
+    volume_hu.setflags(write=False)
+    return CTSeries(
+        volume_hu=volume_hu,
+        grid=grid,
+        study_instance_uid=_text(ds, "StudyInstanceUID"),
+        series_instance_uid=_text(ds, "SeriesInstanceUID"),
+        frame_of_reference_uid=_text(ds, "FrameOfReferenceUID"),
+        sop_class_uids=tuple(_text(h, "SOPClassUID") for h in headers),
+        sop_instance_uids=tuple(_text(h, "SOPInstanceUID") for h in headers),
+        patient=patient,
+        study=study,
+        patient_position=_text(ds, "PatientPosition"),
+        headers=tuple(headers),
+        paths=tuple(paths),
+    )
+
+
+def _rescale(ds: Dataset, path: Path) -> tuple[float, float]:
+    try:
+        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
+        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
+    except (TypeError, ValueError) as exc:
+        raise DicomError(f"'{path.name}': unreadable RescaleSlope/RescaleIntercept") from exc
+    return slope, intercept
+
+
+def load_ct_series(
+    folder: str | os.PathLike[str],
+    *,
+    series_uid: str | None = None,
+    recursive: bool = False,
+) -> CTSeries:
+    """Load a planning CT from a folder of DICOM files.
+
+    Parameters
+    ----------
+    folder
+        Folder holding the CT image files (other files and non-image DICOM objects,
+        e.g. an RTSTRUCT, are ignored).
+    series_uid
+        SeriesInstanceUID to load when the folder holds several CT series.
+    recursive
+        Also read files in sub-folders.
+
+    Returns
+    -------
+    CTSeries
+        HU volume ``[slice, row, column]`` (RescaleSlope/RescaleIntercept applied),
+        its grid, UIDs and headers, slices sorted along the slice normal.
+
+    Raises
+    ------
+    SeriesError
+        No CT series, several CT series and no ``series_uid``, duplicate or missing
+        slices, inconsistent image size, pixel spacing or orientation.
+    GeometryError
+        Gantry tilt, oblique or non-axial orientation.
+    DicomError
+        A slice misses a required attribute or its pixel data cannot be decoded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rtplan.imaging.grid import Grid
+    >>> d = tempfile.mkdtemp()
+    >>> g = Grid((3, 4, 5), origin_mm=(-2, -2, 10), spacing_mm=(2.5, 1, 1))
+    >>> _ = write_ct_series(d, np.full((3, 4, 5), 40.0), g)
+    >>> ct = load_ct_series(d)
+    >>> ct.volume_hu.shape, int(ct.volume_hu[0, 0, 0]), ct.grid.spacing_mm
+    ((3, 4, 5), 40, (2.5, 1.0, 1.0))
+    """
+    folder = Path(folder)
+    groups = _scan(folder, recursive)
+    summaries = {uid: _summary(uid, items) for uid, items in groups.items()}
+    found = "; ".join(str(s) for s in summaries.values()) or "no image series"
+    if series_uid is not None:
+        if series_uid not in groups:
+            raise SeriesError(
+                f"series {series_uid} is not in '{folder}'; found: {found}"
+            )
+        chosen = series_uid
+    else:
+        ct_uids = [u for u, s in summaries.items() if s.modality == "CT"]
+        if not ct_uids:
+            raise SeriesError(f"no CT image series in '{folder}'; found: {found}")
+        if len(ct_uids) > 1:
+            listing = "; ".join(str(summaries[u]) for u in sorted(ct_uids))
+            raise SeriesError(
+                f"'{folder}' holds {len(ct_uids)} CT series: {listing}: choose one with "
+                "series_uid= (--series-uid) or put each series in its own folder"
+            )
+        chosen = ct_uids[0]
+    if summaries[chosen].modality != "CT":
+        raise SeriesError(f"series {summaries[chosen]} is not a CT series")
+    items = groups[chosen]
+    for p, ds in items:
+        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+            raise DicomError(
+                f"'{p.name}' is a multi-frame image; only single-frame CT Image Storage "
+                "series are supported"
+            )
+    order, grid = _geometry(items)
+    items = [items[i] for i in order]
+
+    rescales = [_rescale(ds, p) for p, ds in items]
+    integral = all(float(s).is_integer() and float(b).is_integer() for s, b in rescales)
+    slices = []
+    for (p, _), (slope, intercept) in zip(items, rescales, strict=True):
+        try:
+            arr = pydicom.dcmread(p).pixel_array
+        except Exception as exc:  # decoder errors come in many types
+            raise DicomError(
+                f"cannot decode the pixel data of '{p}': {exc}; for compressed transfer "
+                "syntaxes install a pydicom pixel-data plugin (e.g. pylibjpeg)"
+            ) from exc
+        if arr.shape != grid.shape[1:]:
+            raise DicomError(
+                f"'{p.name}': pixel data shape {arr.shape} differs from Rows x Columns "
+                f"{grid.shape[1:]}"
+            )
+        slices.append(arr.astype(np.float64) * slope + intercept)
+    volume = np.stack(slices)
+    if integral and volume.min() >= -32768 and volume.max() <= 32767:
+        volume = volume.astype(np.int16)
+    else:
+        volume = volume.astype(np.float32)
+    return _series_from(
+        [ds for _, ds in items], [str(p) for p, _ in items], grid, volume
+    )
+
+
+# ----------------------------------------------------------------------------- writing
+def _check_writable_folder(folder: Path, overwrite: bool) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"output '{folder}' exists and is not a folder")
+    if folder.exists() and any(folder.iterdir()):
+        if not overwrite:
+            raise OutputExistsError(
+                f"output folder '{folder}' is not empty: choose an empty or new folder, or "
+                "pass --force (overwrite=True) to replace the CT_*.dcm files in it"
+            )
+        others = [
+            p.name
+            for p in folder.iterdir()
+            if p.suffix.lower() == ".dcm" and not _WRITTEN_NAME.match(p.name)
+        ]
+        if others:
+            raise OutputExistsError(
+                f"output folder '{folder}' holds DICOM files rtplan did not write "
+                f"({others[:3]}...): they would mix with the new series; choose another "
+                "folder"
+            )
+
+
+def write_ct_series(
+    folder: str | os.PathLike[str],
+    volume_hu: ArrayLike,
+    grid: Grid,
+    *,
+    patient: PatientInfo | dict | None = None,
+    study: StudyInfo | dict | None = None,
+    patient_position: str = "HFS",
+    series_description: str = "rtplan synthetic CT",
+    body_part: str = "PELVIS",
+    study_instance_uid: str | None = None,
+    frame_of_reference_uid: str | None = None,
+    overwrite: bool = False,
+) -> CTSeries:
+    """Write a volume as a DICOM CT Image series, one file per slice.
+
+    Parameters
+    ----------
+    folder
+        Output folder (created; must be empty unless ``overwrite``). Files are named
+        ``CT_0000.dcm``, ``CT_0001.dcm``, ... in grid slice order.
+    volume_hu
+        ``[slice, row, column]`` CT numbers in HU; rounded to integers and stored as
+        signed 16-bit with RescaleIntercept -1024, RescaleSlope 1.
+    grid
+        Geometry; must be axial (direction cosines +-1) and right-handed
+        (``direction[0]`` = ``direction[2] x direction[1]``) so that reading the series
+        back gives the same grid. Irregular slice spacing is written as is.
+    patient, study
+        Patient and study values (type 2 attributes, empty by default).
+    patient_position
+        PatientPosition (0018,5100): ``HFS``, ``FFS``, ``HFP``, ``FFP``, ...
+    series_description
+        SeriesDescription.
+    body_part
+        BodyPartExamined (an unpaired part such as ``PELVIS``, ``ABDOMEN``, ``HEAD``);
+        empty writes an empty Laterality instead.
+    study_instance_uid, frame_of_reference_uid
+        Reuse existing UIDs; new ones are generated by default.
+    overwrite
+        Replace an earlier series written by this function in ``folder``.
+
+    Returns
+    -------
+    CTSeries
+        The series as :func:`load_ct_series` would read it back.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((2, 3, 4), origin_mm=(0, 0, 0), spacing_mm=(3, 1, 1))
+    >>> ct = write_ct_series(tempfile.mkdtemp(), np.full((2, 3, 4), -1000.0), g,
+    ...                      patient={"name": "Demo^Patient", "patient_id": "D1"})
+    >>> ct.patient.name, int(ct.volume_hu.min()), len(ct.sop_instance_uids)
+    ('Demo^Patient', -1000, 2)
+    """
+    folder = Path(folder)
+    vol = np.asarray(volume_hu, dtype=float)
+    if vol.shape != grid.shape:
+        raise GeometryError(f"volume shape {vol.shape} differs from grid shape {grid.shape}")
+    if not np.all(np.isfinite(vol)):
+        raise InputError("CT volume holds NaN or infinite values: give finite HU")
+    pat = _validated(_WritePatient, patient, "patient")
+    stu = _validated(StudyInfo, study, "study")
+    row_cos, col_cos = _axial_axes(
+        np.concatenate([grid.direction[2], grid.direction[1]]), "grid"
+    )
+    if not np.allclose(grid.direction[0], np.cross(row_cos, col_cos), atol=1e-6):
+        raise GeometryError(
+            "grid slice direction must be the right-handed normal "
+            f"{np.cross(row_cos, col_cos).tolist()} (got {grid.direction[0].tolist()}): "
+            "reverse the slice order of the volume and its grid"
+        )
+    _check_writable_folder(folder, overwrite)
+
+    stored = np.clip(np.rint(vol) + 1024.0, -32768, 32767).astype(np.int16)
+    now = _dt.datetime.now()
+    study_uid = study_instance_uid or generate_uid()
+    series_uid = generate_uid()
+    for_uid = frame_of_reference_uid or generate_uid()
+    base = _ct_base_dataset(
+        pat, stu, study_uid, series_uid, for_uid, grid, patient_position,
+        series_description, body_part, now,
+    )
+    positions = grid.index_to_world(
+        np.stack([np.arange(grid.shape[0]), np.zeros(grid.shape[0]), np.zeros(grid.shape[0])],
+                 axis=1)
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for old in folder.iterdir():
+            if _WRITTEN_NAME.match(old.name):
+                old.unlink()
+    headers, paths = [], []
+    for k in range(grid.shape[0]):
+        ds = copy.deepcopy(base)
+        sop_uid = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.SOPInstanceUID = sop_uid
+        ds.InstanceNumber = str(k + 1)
+        ds.ImagePositionPatient = ds_strings(positions[k])
+        ds.SliceLocation = format_ds(float(positions[k] @ grid.direction[0]))
+        ds.PixelData = stored[k].tobytes()
+        path = folder / f"CT_{k:04d}.dcm"
+        atomic_write(path, lambda t, ds=ds: ds.save_as(t, enforce_file_format=True),
+                     overwrite=overwrite)
+        del ds.PixelData
+        headers.append(ds)
+        paths.append(str(path))
+    # read back what was written: DS strings round the positions
+    pairs = [(Path(p), h) for p, h in zip(paths, headers, strict=True)]
+    order, read_grid = _geometry(pairs)
+    if order != list(range(grid.shape[0])):
+        raise GeometryError("written slices do not read back in grid order")  # pragma: no cover
+    return _series_from(headers, paths, read_grid, (stored.astype(np.int32) - 1024).astype(
+        np.int16))
+
+
+def _validated(model: type[BaseModel], value: object, what: str):
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    try:
+        return model.model_validate(dict(value or {}))  # type: ignore[call-overload]
+    except ValidationError as exc:
+        raise from_validation_error(exc, what) from exc
+
+
+def _ct_base_dataset(
+    pat: PatientInfo,
+    stu: StudyInfo,
+    study_uid: str,
+    series_uid: str,
+    for_uid: str,
+    grid: Grid,
+    patient_position: str,
+    series_description: str,
+    body_part: str,
+    now: _dt.datetime,
+) -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.InstanceCreationDate = now.strftime("%Y%m%d")
+    ds.InstanceCreationTime = now.strftime("%H%M%S")
+    ds.SOPClassUID = CTImageStorage
+    ds.StudyDate = stu.date or now.strftime("%Y%m%d")
+    ds.SeriesDate = now.strftime("%Y%m%d")
+    ds.ContentDate = now.strftime("%Y%m%d")
+    ds.StudyTime = stu.time or now.strftime("%H%M%S")
+    ds.SeriesTime = now.strftime("%H%M%S")
+    ds.ContentTime = now.strftime("%H%M%S")
+    ds.AccessionNumber = stu.accession_number
+    ds.Modality = "CT"
+    ds.Manufacturer = "rtplan"
+    ds.ReferringPhysicianName = stu.referring_physician
+    ds.StudyDescription = stu.description
+    ds.SeriesDescription = series_description[:64]
+    ds.ManufacturerModelName = "rtplan synthetic CT"
+    ds.SoftwareVersions = __version__
+    ds.PatientName = pat.name
+    ds.PatientID = pat.patient_id
+    ds.PatientBirthDate = pat.birth_date
+    ds.PatientSex = pat.sex
+    ds.SliceThickness = format_ds(grid.spacing_mm[0])
+    ds.KVP = "120"
+    ds.PatientPosition = patient_position
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = stu.study_id or "1"
+    ds.SeriesNumber = "1"
+    if body_part:
+        ds.BodyPartExamined = body_part[:16].upper()  # unpaired: Laterality absent
+    else:
+        ds.Laterality = ""  # type 2C, unknown without a body part
+    ds.AcquisitionNumber = "1"
+    ds.ImageOrientationPatient = ds_strings(
+        np.concatenate([grid.direction[2], grid.direction[1]])
+    )
+    ds.FrameOfReferenceUID = for_uid
+    ds.PositionReferenceIndicator = ""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = grid.shape[1]
+    ds.Columns = grid.shape[2]
+    ds.PixelSpacing = ds_strings(grid.spacing_mm[1:])
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.WindowCenter = "40"
+    ds.WindowWidth = "400"
+    ds.RescaleIntercept = "-1024"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    return ds
