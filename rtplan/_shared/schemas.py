@@ -1,0 +1,53 @@
+"""JSON Schemas in ``schemas/``, generated from the pydantic models.
+
+Regenerate with ``python -m rtplan._shared.schemas [SCHEMAS_DIR]``; a test fails when the
+committed files differ from what the models generate.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+#: schema file (relative to ``schemas/``) -> "module:Model:mode", where mode is
+#: ``validation`` for what rtplan reads and ``serialization`` for what it writes.
+SCHEMA_MODELS: dict[str, str] = {
+    "radiobiology/fractionation.json": "rtplan.radiobiology.schedule:Fractionation:validation",
+    "radiobiology/sib_plan.json": "rtplan.radiobiology.schedule:SIBPlan:validation",
+    "radiobiology/plan_preset.json": "rtplan.radiobiology.schedule:PlanPreset:validation",
+    "radiobiology/tissue_preset.json": "rtplan.radiobiology.tissues:TissuePreset:validation",
+    "radiobiology/eqd2_result.json": "rtplan.radiobiology.analysis:EQD2Result:serialization",
+}
+
+
+def render_schemas() -> dict[str, str]:
+    """Schema texts by relative path, deterministic (sorted keys, trailing newline)."""
+    out = {}
+    for rel, target in SCHEMA_MODELS.items():
+        mod, name, mode = target.split(":")
+        model = getattr(importlib.import_module(mod), name)
+        schema = model.model_json_schema(mode=mode)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://rtplan.invalid/schemas/{rel}"
+        out[rel] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out
+
+
+def write_schemas(root: str | Path) -> list[Path]:
+    """Write every schema under ``root``; return the paths written."""
+    root = Path(root)
+    written = []
+    for rel, text in render_schemas().items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text, encoding="utf-8")
+        written.append(p)
+    return written
+
+
+if __name__ == "__main__":  # pragma: no cover
+    target = sys.argv[1] if len(sys.argv) > 1 else "schemas"
+    for path in write_schemas(target):
+        print(path)

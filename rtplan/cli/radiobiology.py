@@ -1,0 +1,439 @@
+"""``rtplan eqd2``, ``rtplan equivalent``, ``rtplan compare``, ``rtplan presets``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rtplan._shared.table import format_table
+from rtplan.cli.options import add_json, new_command, print_json
+from rtplan.errors import InputError, InvalidParameterError, from_validation_error
+
+DEFAULT_COMPARE_AB = (1.5, 3.0, 10.0)
+
+# Let "-27/3" reach the schedule parser (which explains that doses must be positive)
+# instead of being mistaken for an unknown option.
+_NEGATIVE_LIKE = re.compile(r"^-\d|^-\.\d")
+
+
+def _f(x: float, nd: int = 2) -> str:
+    return f"{x:.{nd}f}"
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return v
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("dose-response model")
+    g.add_argument(
+        "--model",
+        choices=["lq", "lql", "usc"],
+        default="lq",
+        help="lq: linear-quadratic (default); lql: LQ-L (Astrahan 2008); "
+        "usc: universal survival curve (Park 2008)",
+    )
+    g.add_argument(
+        "--transition-dose-gy", type=_positive_float, metavar="GY",
+        help="LQ-L transition dose per fraction (Gy), required with --model lql",
+    )
+    g.add_argument("--usc-alpha", type=_positive_float, metavar="PER_GY",
+                   help="USC alpha (1/Gy)")
+    g.add_argument("--usc-d0-gy", type=_positive_float, metavar="GY", help="USC D0 (Gy)")
+    g.add_argument("--usc-dq-gy", type=_positive_float, metavar="GY", help="USC Dq (Gy)")
+
+
+def _model(args: argparse.Namespace) -> Any:
+    from rtplan.radiobiology import model_from_name
+
+    try:
+        return model_from_name(
+            args.model,
+            transition_dose_gy=args.transition_dose_gy,
+            alpha_per_gy=args.usc_alpha,
+            d0_gy=args.usc_d0_gy,
+            dq_gy=args.usc_dq_gy,
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc, f"{args.model} model parameters") from None
+
+
+def _alpha_betas(args: argparse.Namespace, model: Any, default: tuple[float, ...] | None):
+    from rtplan.radiobiology import USC
+
+    values = args.alpha_beta
+    if not values:
+        if isinstance(model, USC):
+            return [None]
+        if default is None:
+            raise InputError(
+                "give --alpha-beta X (Gy), e.g. --alpha-beta 1.5 for prostate cancer "
+                "(see 'rtplan presets' for tissue values)"
+            )
+        return list(default)
+    for v in values:
+        if not v > 0:
+            raise InvalidParameterError(
+                f"alpha/beta must be a positive number of Gy, got {v:g}"
+            )
+    return values
+
+
+# -- eqd2 ---------------------------------------------------------------------------
+def _run_eqd2(args: argparse.Namespace) -> int:
+    from rtplan.radiobiology import evaluate
+
+    model = _model(args)
+    results = [
+        evaluate(s, ab, model=model)
+        for s in args.schedules
+        for ab in _alpha_betas(args, model, None)
+    ]
+    if args.json:
+        print_json([r.model_dump() for r in results])
+        return 0
+    rows = [
+        [
+            r.schedule,
+            f"{r.total_dose_gy:g}",
+            r.fractions,
+            f"{r.dose_per_fraction_gy:.4g}",
+            f"{r.alpha_beta_gy:g}",
+            _f(r.bed_gy),
+            _f(r.eqd2_gy),
+            r.fraction_category,
+        ]
+        for r in results
+    ]
+    print(f"model: {model.describe()}")
+    print(
+        format_table(
+            ["schedule", "dose (Gy)", "fx", "Gy/fx", "a/b (Gy)", "BED (Gy)", "EQD2 (Gy)",
+             "category"],
+            rows,
+        )
+    )
+    for r in results:
+        for w in r.warnings:
+            print(f"warning ({r.schedule}): {w}")
+    return 0
+
+
+# -- equivalent ---------------------------------------------------------------------
+def _run_equivalent(args: argparse.Namespace) -> int:
+    from rtplan.radiobiology import bed as bed_fn
+    from rtplan.radiobiology import (
+        dose_per_fraction_for_target,
+        eqd2,
+        evaluate,
+        fractions_for_target,
+    )
+
+    model = _model(args)
+    abs_ = _alpha_betas(args, model, None)
+    if len(abs_) != 1:
+        raise InputError("'rtplan equivalent' takes exactly one --alpha-beta")
+    ab = abs_[0]
+    if (args.schedule is None) == (args.target_eqd2 is None and args.target_bed is None):
+        raise InputError(
+            "give either a reference SCHEDULE or --target-eqd2 G / --target-bed B "
+            "(e.g. 'rtplan equivalent 37.5/5 --fractions 3 --alpha-beta 1.5')"
+        )
+    if args.target_eqd2 is not None and args.target_bed is not None:
+        raise InputError("give only one of --target-eqd2 and --target-bed")
+    if (args.fractions is None) == (args.dose_per_fraction is None):
+        raise InputError(
+            "give exactly one of --fractions N (solve for the dose per fraction) or "
+            "--dose-per-fraction D (solve for the number of fractions)"
+        )
+    reference = None
+    if args.schedule is not None:
+        reference = evaluate(args.schedule, ab, model=model)
+        target = {"target_bed_gy": reference.bed_gy}
+        ab = reference.alpha_beta_gy
+    elif args.target_bed is not None:
+        target = {"target_bed_gy": args.target_bed}
+    else:
+        target = {"target_eqd2_gy": args.target_eqd2}
+
+    out: dict[str, Any]
+    if args.fractions is not None:
+        if args.fractions < 1:
+            raise InvalidParameterError(f"--fractions must be >= 1, got {args.fractions}")
+        d = dose_per_fraction_for_target(args.fractions, ab, model=model, **target)
+        n = args.fractions
+        out = {
+            "fractions": n,
+            "dose_per_fraction_gy": d,
+            "total_dose_gy": d * n,
+            "eqd2_gy": float(eqd2(d * n, n, ab, model=model)),
+            "bed_gy": float(bed_fn(d * n, n, ab, model=model)),
+        }
+    else:
+        sol = fractions_for_target(args.dose_per_fraction, ab, model=model, **target)
+        out = {
+            "fractions": sol.fractions_exact,
+            "dose_per_fraction_gy": sol.dose_per_fraction_gy,
+            "total_dose_gy": sol.fractions_exact * sol.dose_per_fraction_gy,
+            "eqd2_gy": sol.target_eqd2_gy,
+            "bed_gy": sol.target_bed_gy,
+            "options": [o.model_dump() for o in sol.options],
+        }
+    out["alpha_beta_gy"] = ab
+    out["model"] = model.name
+    if reference is not None:
+        out["reference"] = reference.model_dump()
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"model: {model.describe()}, alpha/beta {ab:g} Gy")
+    if reference is not None:
+        print(
+            f"reference {reference.schedule}: BED {_f(reference.bed_gy)} Gy, "
+            f"EQD2 {_f(reference.eqd2_gy)} Gy"
+        )
+    else:
+        print(f"target: BED {_f(out['bed_gy'])} Gy, EQD2 {_f(out['eqd2_gy'])} Gy")
+    if args.fractions is not None:
+        print(
+            f"equivalent: {out['fractions']} x {out['dose_per_fraction_gy']:.4f} Gy = "
+            f"{out['total_dose_gy']:.3f} Gy (EQD2 {_f(out['eqd2_gy'])} Gy)"
+        )
+    else:
+        print(
+            f"fractions of {out['dose_per_fraction_gy']:g} Gy needed: "
+            f"{out['fractions']:.3f} (exact)"
+        )
+        print(
+            format_table(
+                ["fx", "dose (Gy)", "Gy/fx", "BED (Gy)", "EQD2 (Gy)"],
+                [
+                    [o["fractions"], f"{o['total_dose_gy']:g}", f"{o['dose_per_fraction_gy']:g}",
+                     _f(o["bed_gy"]), _f(o["eqd2_gy"])]
+                    for o in out["options"]
+                ],
+            )
+        )
+    if reference is not None:
+        for w in reference.warnings:
+            print(f"warning (reference): {w}")
+    return 0
+
+
+# -- compare ------------------------------------------------------------------------
+def _load_plan(text: str) -> Any:
+    from rtplan.radiobiology import PRESETS, SIBPlan, parse_schedule
+
+    key = text.strip().lower()
+    if key in PRESETS:
+        return PRESETS[key].plan
+    path = Path(text)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise InputError(f"plan file '{path}' does not exist")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"plan file '{path}' is not valid JSON: {exc}") from None
+        try:
+            return SIBPlan.model_validate(data)
+        except ValidationError as exc:
+            raise from_validation_error(exc, f"plan file '{path}'") from None
+    try:
+        return SIBPlan.single(parse_schedule(text))
+    except InputError as exc:
+        raise InputError(
+            f"{text!r} is neither a preset ({', '.join(PRESETS)}), a plan JSON file nor a "
+            f"schedule: {exc}"
+        ) from None
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    from rtplan.radiobiology import PRESETS, compare_plans, ranking_by_alpha_beta
+
+    model = _model(args)
+    abs_ = _alpha_betas(args, model, DEFAULT_COMPARE_AB)
+    plans = [_load_plan(p) for p in args.plans] if args.plans else [
+        p.plan for p in PRESETS.values()
+    ]
+    comps = compare_plans(plans, abs_, model=model)
+    abs_used = [r.alpha_beta_gy for r in comps[0].levels[0].results]
+    ranking = ranking_by_alpha_beta(comps, abs_used, level="lesion")
+    if args.json:
+        print_json(
+            {
+                "model": model.name,
+                "alpha_beta_gy": abs_used,
+                "plans": [c.model_dump() for c in comps],
+                "lesion_ranking": [
+                    {"alpha_beta_gy": ab, "plans": ranking[ab]} for ab in abs_used
+                ],
+            }
+        )
+        return 0
+    headers = ["plan", "fx", "category", "level", "dose (Gy)", "Gy/fx"] + [
+        f"EQD2 a/b={ab:g}" for ab in abs_used
+    ]
+    rows = []
+    warnings = []
+    for c in comps:
+        for i, lv in enumerate(c.levels):
+            rows.append(
+                [
+                    c.plan if i == 0 else "",
+                    c.fractions if i == 0 else "",
+                    c.fraction_category if i == 0 else "",
+                    lv.level,
+                    f"{lv.total_dose_gy:g}",
+                    f"{lv.dose_per_fraction_gy:.3f}",
+                    *[_f(r.eqd2_gy) for r in lv.results],
+                ]
+            )
+            warnings += [f"{c.plan} {lv.level}: {w}" for w in lv.results[0].warnings]
+    print(f"EQD2 in Gy; model {model.describe()}; each SIB level from its own dose per fraction")
+    print(format_table(headers, rows))
+    print()
+    print("lesion EQD2 ranking (highest first):")
+    for ab in abs_used:
+        print(f"  a/b {ab:g} Gy: " + " > ".join(ranking[ab]))
+    for w in warnings:
+        print(f"warning: {w}")
+    return 0
+
+
+# -- presets ------------------------------------------------------------------------
+def _run_presets(args: argparse.Namespace) -> int:
+    from rtplan.radiobiology import PRESETS, TISSUES
+
+    if args.json:
+        print_json(
+            {
+                "plans": [p.model_dump() for p in PRESETS.values()],
+                "tissues": [t.model_dump() for t in TISSUES.values()],
+            }
+        )
+        return 0
+    print("plan presets (use the key with 'rtplan compare'):")
+    print(
+        format_table(
+            ["key", "fx", "levels (Gy)", "description"],
+            [
+                [
+                    p.key,
+                    p.plan.fractions,
+                    ", ".join(f"{lv.name} {lv.total_dose_gy:g}" for lv in p.plan.levels),
+                    p.plan.description,
+                ]
+                for p in PRESETS.values()
+            ],
+        )
+    )
+    print()
+    print("alpha/beta presets (Gy):")
+    print(
+        format_table(
+            ["key", "tissue", "a/b (Gy)", "range (Gy)"],
+            [
+                [t.key, t.label, f"{t.alpha_beta_gy:g}", f"{t.range_gy[0]:g}-{t.range_gy[1]:g}"]
+                for t in TISSUES.values()
+            ],
+        )
+    )
+    print("\nsources: 'rtplan presets --json' lists the citation of every value.")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the radiobiology commands."""
+    p = new_command(
+        sub,
+        "eqd2",
+        help="BED and EQD2 of schedules",
+        description=(
+            "BED and EQD2 (Gy) of one or more schedules at one or more alpha/beta values "
+            "(Gy). A schedule is TOTAL/N (37.5/5, 37.5Gy/5fx) or NxDOSE (5x7.5), doses in "
+            "Gy. --json prints a list of objects with schedule, total_dose_gy, fractions, "
+            "dose_per_fraction_gy, alpha_beta_gy, model, bed_gy, eqd2_gy, "
+            "fraction_category and warnings."
+        ),
+        example="rtplan eqd2 27/3 37.5/5 51/34 --alpha-beta 1.5 --alpha-beta 10\n"
+        "rtplan eqd2 5x7.5 --alpha-beta 3 --model lql --transition-dose-gy 6 --json",
+    )
+    p._negative_number_matcher = _NEGATIVE_LIKE  # type: ignore[attr-defined]
+    p.add_argument("schedules", nargs="+", metavar="SCHEDULE", help="e.g. 37.5/5 or 5x7.5")
+    p.add_argument(
+        "--alpha-beta", type=_positive_float, action="append", metavar="GY",
+        help="alpha/beta in Gy (repeat for several); prostate 1.5, rectum late 3, tumour 10",
+    )
+    _add_model_options(p)
+    add_json(p)
+    p.set_defaults(func=_run_eqd2)
+
+    p = new_command(
+        sub,
+        "equivalent",
+        help="equivalent schedule in N fractions, or fractions needed at a dose",
+        description=(
+            "Find the schedule equivalent (same BED, hence same EQD2) to a reference "
+            "SCHEDULE or to a target EQD2/BED (Gy): with --fractions N, the dose per "
+            "fraction (Gy); with --dose-per-fraction D (Gy), the number of fractions "
+            "(exact, and the whole numbers around it with their EQD2)."
+        ),
+        example="rtplan equivalent 37.5/5 --fractions 3 --alpha-beta 1.5\n"
+        "rtplan equivalent --target-eqd2 78 --fractions 20 --alpha-beta 1.5\n"
+        "rtplan equivalent --target-eqd2 78 --dose-per-fraction 3 --alpha-beta 1.5 --json",
+    )
+    p._negative_number_matcher = _NEGATIVE_LIKE  # type: ignore[attr-defined]
+    p.add_argument("schedule", nargs="?", metavar="SCHEDULE", help="reference schedule")
+    p.add_argument("--target-eqd2", type=_positive_float, metavar="GY",
+                   help="target EQD2 (Gy) instead of a reference schedule")
+    p.add_argument("--target-bed", type=_positive_float, metavar="GY",
+                   help="target BED (Gy) instead of a reference schedule")
+    p.add_argument("--fractions", type=int, metavar="N", help="number of fractions")
+    p.add_argument("--dose-per-fraction", type=_positive_float, metavar="GY",
+                   help="dose per fraction (Gy); solve for the number of fractions")
+    p.add_argument("--alpha-beta", type=_positive_float, action="append", metavar="GY",
+                   help="alpha/beta (Gy)")
+    _add_model_options(p)
+    add_json(p)
+    p.set_defaults(func=_run_equivalent)
+
+    p = new_command(
+        sub,
+        "compare",
+        help="SBRT vs ENI+SIB: EQD2 side by side (default: the paper's four presets)",
+        description=(
+            "EQD2 (Gy) of every dose level of each plan (lesion and, where present, "
+            "elective nodes) at several alpha/beta values (default 1.5, 3 and 10 Gy: "
+            "prostate cancer, late rectum, tumour), with each plan's fraction category. "
+            "A PLAN is a preset key (see 'rtplan presets'), a schedule such as 37.5/5, "
+            "or a JSON file of an SIB plan (schema: schemas/radiobiology/sib_plan.json)."
+        ),
+        example="rtplan compare\nrtplan compare sbrt-37.5-5 eni-51-34-sib-61.2 "
+        "--alpha-beta 1.5 --alpha-beta 10\nrtplan compare 30/5 my_plan.json --json",
+    )
+    p.add_argument("plans", nargs="*", metavar="PRESET|PLAN")
+    p.add_argument("--alpha-beta", type=_positive_float, action="append", metavar="GY",
+                   help="alpha/beta in Gy (repeat; default 1.5, 3, 10)")
+    _add_model_options(p)
+    add_json(p)
+    p.set_defaults(func=_run_compare)
+
+    p = new_command(
+        sub,
+        "presets",
+        help="list plan presets and alpha/beta presets with their sources",
+        description="List the paper's plan presets and the tissue alpha/beta presets (Gy).",
+        example="rtplan presets\nrtplan presets --json",
+    )
+    add_json(p)
+    p.set_defaults(func=_run_presets)

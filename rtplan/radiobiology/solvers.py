@@ -1,0 +1,169 @@
+"""Solvers: the dose per fraction, or the number of fractions, that reaches a target.
+
+All solvers invert the model's one-fraction BED ``f(d)`` in closed form (LQ: the
+positive root of ``d^2/(a/b) + d - BED/n = 0``; LQ-L and USC: the same below the
+transition, linear above it).
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import BaseModel, ConfigDict
+
+from rtplan.errors import InvalidParameterError
+from rtplan.radiobiology.formulas import _check_alpha_beta, bed, eqd2
+from rtplan.radiobiology.models import LQ, LQL, USC
+from rtplan.radiobiology.schedule import Fractionation
+
+__all__ = [
+    "FractionOption",
+    "FractionsSolution",
+    "dose_per_fraction_for_target",
+    "equivalent_schedule",
+    "fractions_for_target",
+]
+
+Model = LQ | LQL | USC
+_LQ = LQ()
+
+
+def _target_bed(
+    target_eqd2_gy: float | None, target_bed_gy: float | None, ab: float, model: Model
+) -> float:
+    if (target_eqd2_gy is None) == (target_bed_gy is None):
+        raise InvalidParameterError("give exactly one of target EQD2 (Gy) or target BED (Gy)")
+    value = target_eqd2_gy if target_eqd2_gy is not None else target_bed_gy
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise InvalidParameterError(
+            f"the target dose must be a positive number of Gy, got {value!r}"
+        )
+    if target_bed_gy is not None:
+        return float(target_bed_gy)
+    return float(target_eqd2_gy) * float(model.bed_per_fraction(2.0, ab)) / 2.0
+
+
+def dose_per_fraction_for_target(
+    fractions: int,
+    alpha_beta_gy: float | None = None,
+    *,
+    target_eqd2_gy: float | None = None,
+    target_bed_gy: float | None = None,
+    model: Model | None = None,
+) -> float:
+    """Dose per fraction (Gy) that reaches a target EQD2 or BED in ``fractions``.
+
+    Notes
+    -----
+    LQ: ``d = (a/b) / 2 * (sqrt(1 + 4 BED / (n a/b)) - 1)``.
+
+    Examples
+    --------
+    >>> round(dose_per_fraction_for_target(5, 1.5, target_eqd2_gy=96.428571), 4)
+    7.5
+    >>> round(dose_per_fraction_for_target(30, 3.0, target_eqd2_gy=60.0), 10)
+    2.0
+    """
+    model = _LQ if model is None else model
+    if isinstance(fractions, bool) or int(fractions) != fractions or fractions < 1:
+        raise InvalidParameterError(f"fractions must be a whole number >= 1, got {fractions!r}")
+    ab = _check_alpha_beta(alpha_beta_gy, model)
+    target = _target_bed(target_eqd2_gy, target_bed_gy, ab, model)
+    return float(model.inverse(target / int(fractions), ab))
+
+
+class FractionOption(BaseModel):
+    """A whole number of fractions at the given dose per fraction, and what it gives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fractions: int
+    total_dose_gy: float
+    dose_per_fraction_gy: float
+    eqd2_gy: float
+    bed_gy: float
+
+
+class FractionsSolution(BaseModel):
+    """Fractions needed at a dose per fraction: the exact value and whole options."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fractions_exact: float
+    dose_per_fraction_gy: float
+    target_bed_gy: float
+    target_eqd2_gy: float
+    options: list[FractionOption]
+
+
+def fractions_for_target(
+    dose_per_fraction_gy: float,
+    alpha_beta_gy: float | None = None,
+    *,
+    target_eqd2_gy: float | None = None,
+    target_bed_gy: float | None = None,
+    model: Model | None = None,
+) -> FractionsSolution:
+    """Number of fractions of ``dose_per_fraction_gy`` that reaches a target EQD2/BED.
+
+    Returns the exact (real) number and the whole numbers below and above it with
+    their EQD2 and BED.
+
+    Examples
+    --------
+    >>> s = fractions_for_target(3.0, 1.5, target_eqd2_gy=78.0)
+    >>> round(s.fractions_exact, 4), [o.fractions for o in s.options]
+    (20.2222, [20, 21])
+    >>> round(s.options[0].eqd2_gy, 2)
+    77.14
+    """
+    model = _LQ if model is None else model
+    d = float(dose_per_fraction_gy)
+    if not math.isfinite(d) or d <= 0:
+        raise InvalidParameterError(
+            f"dose per fraction must be a positive number of Gy, got {dose_per_fraction_gy!r}"
+        )
+    ab = _check_alpha_beta(alpha_beta_gy, model)
+    target = _target_bed(target_eqd2_gy, target_bed_gy, ab, model)
+    n_exact = target / float(model.bed_per_fraction(d, ab))
+    whole = sorted({max(1, math.floor(n_exact)), max(1, math.ceil(n_exact))})
+    options = [
+        FractionOption(
+            fractions=n,
+            total_dose_gy=n * d,
+            dose_per_fraction_gy=d,
+            eqd2_gy=float(eqd2(n * d, n, ab, model=model)),
+            bed_gy=float(bed(n * d, n, ab, model=model)),
+        )
+        for n in whole
+    ]
+    per_gy_2 = float(model.bed_per_fraction(2.0, ab)) / 2.0
+    return FractionsSolution(
+        fractions_exact=n_exact,
+        dose_per_fraction_gy=d,
+        target_bed_gy=target,
+        target_eqd2_gy=target / per_gy_2,
+        options=options,
+    )
+
+
+def equivalent_schedule(
+    reference: Fractionation,
+    fractions: int,
+    alpha_beta_gy: float | None = None,
+    *,
+    model: Model | None = None,
+) -> Fractionation:
+    """Schedule in ``fractions`` with the same BED (and EQD2) as ``reference``.
+
+    Examples
+    --------
+    >>> ref = Fractionation.parse("37.5/5")
+    >>> s = equivalent_schedule(ref, 3, 1.5)
+    >>> round(s.dose_per_fraction_gy, 4), round(s.total_dose_gy, 3)
+    (9.8831, 29.649)
+    """
+    model = _LQ if model is None else model
+    target = float(bed(reference.total_dose_gy, reference.fractions, alpha_beta_gy, model=model))
+    d = dose_per_fraction_for_target(fractions, alpha_beta_gy, target_bed_gy=target, model=model)
+    return Fractionation(total_dose_gy=d * fractions, fractions=fractions)

@@ -1,0 +1,168 @@
+"""The calculator's command-line contract: keys, exit codes, messages."""
+
+import json
+
+import pytest
+
+from rtplan.cli.main import main
+
+EQD2_KEYS = {
+    "schedule", "total_dose_gy", "fractions", "dose_per_fraction_gy", "alpha_beta_gy",
+    "model", "bed_gy", "eqd2_gy", "fraction_category", "warnings",
+}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_eqd2_json_contract(capsys):
+    code, out, _ = run(capsys, "eqd2", "27/3", "5x7.5", "--alpha-beta", "1.5",
+                       "--alpha-beta", "10", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [(d["schedule"], d["alpha_beta_gy"]) for d in data] == [
+        ("27/3", 1.5), ("27/3", 10.0), ("5x7.5", 1.5), ("5x7.5", 10.0)]
+    for d in data:
+        assert set(d) == EQD2_KEYS
+        assert d["model"] == "lq" and d["fraction_category"] == "<10"
+        assert isinstance(d["warnings"], list)
+    # hand: 27/3 at a/b 1.5 -> BED 27*(1+9/1.5) = 189, EQD2 189/(1+2/1.5) = 81
+    assert data[0]["bed_gy"] == pytest.approx(189.0) and data[0]["eqd2_gy"] == pytest.approx(81.0)
+
+
+def test_eqd2_table(capsys):
+    code, out, _ = run(capsys, "eqd2", "57.2/34", "--alpha-beta", "1.5")
+    assert code == 0 and "EQD2 (Gy)" in out and ">24" in out and "1.682" in out
+
+
+def test_eqd2_models(capsys):
+    code, out, _ = run(capsys, "eqd2", "1x20", "--alpha-beta", "3", "--model", "lql",
+                       "--transition-dose-gy", "6", "--json")
+    d = json.loads(out)[0]
+    assert code == 0 and d["model"] == "lql" and d["bed_gy"] == pytest.approx(88.0)
+    assert d["warnings"] == []
+    code, out, _ = run(capsys, "eqd2", "1x20", "--model", "usc", "--usc-alpha", "0.33",
+                       "--usc-d0-gy", "1.25", "--usc-dq-gy", "1.8", "--json")
+    d = json.loads(out)[0]
+    # USC above D_T: BED = (d - Dq) / (alpha D0) = 18.2 / 0.4125
+    assert code == 0 and d["bed_gy"] == pytest.approx(18.2 / 0.4125)
+    code, out, _ = run(capsys, "eqd2", "1x20", "--alpha-beta", "3", "--json")
+    assert len(json.loads(out)[0]["warnings"]) == 1
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["eqd2", "27/0", "--alpha-beta", "1.5"], "fractions must be >= 1"),
+        (["eqd2", "27/3", "--alpha-beta", "0"], "alpha/beta must be a positive"),
+        (["eqd2", "27/3", "--alpha-beta", "-1.5"], "alpha/beta must be a positive"),
+        (["eqd2", "twenty/3", "--alpha-beta", "1.5"], "cannot parse schedule"),
+        (["eqd2", "-27/3", "--alpha-beta", "1.5"], "negative"),
+        (["eqd2", "27/3"], "give --alpha-beta"),
+        (["eqd2", "27/3", "--alpha-beta", "3", "--model", "lql"], "transition dose"),
+        (["equivalent", "--fractions", "3", "--alpha-beta", "1.5"], "reference SCHEDULE"),
+        (["equivalent", "37.5/5", "--alpha-beta", "1.5"], "exactly one of --fractions"),
+        (["equivalent", "37.5/5", "--fractions", "0", "--alpha-beta", "1.5"], ">= 1"),
+        (["compare", "nonsense-plan"], "neither a preset"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, match):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert match in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["eqd2", "27/3", "--alpha-beta", "x"])
+    assert exc.value.code == 2
+    assert "expected a number" in capsys.readouterr().err
+
+
+def test_equivalent_schedule_json(capsys):
+    code, out, _ = run(capsys, "equivalent", "37.5/5", "--fractions", "3",
+                       "--alpha-beta", "1.5", "--json")
+    d = json.loads(out)
+    assert code == 0
+    assert {"fractions", "dose_per_fraction_gy", "total_dose_gy", "eqd2_gy", "bed_gy",
+            "reference"} <= set(d)
+    assert set(d["reference"]) == EQD2_KEYS
+    # hand: 3 d (1 + d/1.5) = 225 -> d = (-1.5 + sqrt(2.25 + 450)) / 2
+    assert d["dose_per_fraction_gy"] == pytest.approx((-1.5 + (2.25 + 450) ** 0.5) / 2)
+    assert d["eqd2_gy"] == pytest.approx(d["reference"]["eqd2_gy"])
+
+
+def test_equivalent_target_eqd2(capsys):
+    code, out, _ = run(capsys, "equivalent", "--target-eqd2", "60", "--fractions", "30",
+                       "--alpha-beta", "3", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["dose_per_fraction_gy"] == pytest.approx(2.0)
+    assert "reference" not in d
+
+
+def test_equivalent_solve_fractions(capsys):
+    code, out, _ = run(capsys, "equivalent", "--target-eqd2", "78", "--dose-per-fraction",
+                       "3", "--alpha-beta", "1.5", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["fractions"] == pytest.approx(182 / 9)
+    assert [o["fractions"] for o in d["options"]] == [20, 21]
+    code, out, _ = run(capsys, "equivalent", "--target-eqd2", "78", "--dose-per-fraction",
+                       "3", "--alpha-beta", "1.5")
+    assert code == 0 and "20.222" in out
+
+
+def test_compare_default_four_presets(capsys):
+    code, out, _ = run(capsys, "compare", "--json")
+    d = json.loads(out)
+    assert code == 0
+    assert [p["plan"] for p in d["plans"]] == ["sbrt-27-3", "sbrt-37.5-5",
+                                               "eni-51-34-sib-61.2", "eni-51-34-sib-57.2"]
+    assert d["alpha_beta_gy"] == [1.5, 3.0, 10.0]
+    levels = {p["plan"]: [lv["level"] for lv in p["levels"]] for p in d["plans"]}
+    assert levels["sbrt-27-3"] == ["lesion"]
+    assert levels["eni-51-34-sib-61.2"] == ["lesion", "elective_nodes"]
+    rank = {r["alpha_beta_gy"]: r["plans"] for r in d["lesion_ranking"]}
+    assert rank[1.5][0] == "sbrt-37.5-5" and rank[10.0][0] == "eni-51-34-sib-61.2"
+    code, out, _ = run(capsys, "compare")
+    assert code == 0 and "elective_nodes" in out and "ranking" in out
+
+
+def test_compare_plan_file_and_schedule(capsys, tmp_path):
+    plan = {"name": "mine", "fractions": 25,
+            "levels": [{"name": "lesion", "total_dose_gy": 60},
+                       {"name": "elective_nodes", "total_dose_gy": 45}]}
+    p = tmp_path / "plan.json"
+    p.write_text(json.dumps(plan))
+    before = p.read_bytes()
+    code, out, _ = run(capsys, "compare", str(p), "30/5", "--alpha-beta", "3", "--json")
+    d = json.loads(out)
+    assert code == 0 and [x["plan"] for x in d["plans"]] == ["mine", "30/5"]
+    assert d["plans"][0]["levels"][0]["results"][0]["eqd2_gy"] == pytest.approx(60 * 5.4 / 5)
+    assert p.read_bytes() == before
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "fractions": 0, "levels": []}))
+    code, _, err = run(capsys, "compare", str(bad))
+    assert code == 2 and "fractions" in err
+
+
+def test_presets(capsys):
+    code, out, _ = run(capsys, "presets", "--json")
+    d = json.loads(out)
+    assert code == 0 and len(d["plans"]) == 4
+    assert all(t["citation"] for t in d["tissues"])
+    code, out, _ = run(capsys, "presets")
+    assert code == 0 and "eni-51-34-sib-61.2" in out
+
+
+@pytest.mark.parametrize("cmd", ["eqd2", "equivalent", "compare", "presets"])
+def test_help_has_units_and_example(capsys, cmd):
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, "--help"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "example:" in out and "rtplan " + cmd in out
+    if cmd != "presets":
+        assert "Gy" in out
