@@ -70,7 +70,7 @@ def test_eqd2_models(capsys):
     ],
 )
 def test_bad_input_exits_2_with_one_line(capsys, argv, match):
-    code, out, err = run(capsys, *argv)
+    code, _, err = run(capsys, *argv)
     assert code == 2
     assert match in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1

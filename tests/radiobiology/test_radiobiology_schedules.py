@@ -113,7 +113,8 @@ def test_lq_warnings():
 @pytest.mark.parametrize(
     "d, cls",
     [(1.5, "unclassified"), (1.8, "conventional"), (2.0, "conventional"),
-     (2.2, "unclassified"), (2.4, "moderate_hypofractionation"), (60 / 20, "moderate_hypofractionation"),
+     (2.2, "unclassified"), (2.4, "moderate_hypofractionation"),
+     (60 / 20, "moderate_hypofractionation"),
      (3.4, "moderate_hypofractionation"), (3.5, "unclassified"), (4.99, "unclassified"),
      (5.0, "ultrahypofractionation"), (7.25, "ultrahypofractionation")],
 )
