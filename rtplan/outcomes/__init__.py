@@ -2,6 +2,8 @@
 
 Kaplan-Meier curves and log-rank tests agree with R's ``survival`` package (3.5-3) to
 1e-10; time is in the unit given (the cohort tools use months = days / 30.4375).
+Cohort files (CSV/JSON) are validated by pydantic models; a bad row raises
+:class:`~rtplan.errors.RecordError` naming file, row and field.
 
 Examples
 --------
@@ -11,8 +13,22 @@ Examples
 0.5333
 """
 
+from rtplan.outcomes._classification import OmdClassification, classify_omd, damico_risk
+from rtplan.outcomes._cohort import (
+    Cohort,
+    InitialTreatment,
+    LesionRecord,
+    PatientRecord,
+    PsaRecord,
+    Relapse,
+    ToxicityRecord,
+    days_to_months,
+    load_cohort,
+    load_lesions,
+    load_psa,
+    load_toxicity,
+)
 from rtplan.outcomes._km import (
-    CONF_TYPES,
     KaplanMeier,
     LandmarkRate,
     kaplan_meier,
@@ -27,6 +43,20 @@ from rtplan.outcomes._logrank import (
     logrank_trend,
     pairwise_logrank,
 )
+from rtplan.outcomes._psa import (
+    BiochemicalFailure,
+    FailureRule,
+    PsaResponse,
+    PsaResponseSummary,
+    aua_failure,
+    biochemical_failure,
+    bpfs_from_psa,
+    pcwg3_progression,
+    phoenix_failure,
+    psa_response,
+    psa_response_summary,
+    two_rises_failure,
+)
 from rtplan.outcomes._stattests import (
     TestResult,
     chi_square,
@@ -34,26 +64,54 @@ from rtplan.outcomes._stattests import (
     mann_whitney,
     wilcoxon_paired,
 )
-from rtplan.outcomes.categories import FRACTION_CATEGORIES, fraction_category
+from rtplan.outcomes._toxicity import ToxicityCell, toxicity_table
+from rtplan.outcomes.categories import fraction_category
 
 __all__ = [
-    "CONF_TYPES",
-    "FRACTION_CATEGORIES",
+    "BiochemicalFailure",
+    "Cohort",
+    "FailureRule",
+    "InitialTreatment",
     "KaplanMeier",
     "LandmarkRate",
+    "LesionRecord",
     "LogrankResult",
+    "OmdClassification",
     "PairwiseResult",
+    "PatientRecord",
+    "PsaRecord",
+    "PsaResponse",
+    "PsaResponseSummary",
+    "Relapse",
     "TestResult",
+    "ToxicityCell",
+    "ToxicityRecord",
     "TrendResult",
+    "aua_failure",
+    "biochemical_failure",
+    "bpfs_from_psa",
     "chi_square",
+    "classify_omd",
+    "damico_risk",
+    "days_to_months",
     "fisher_exact",
     "fraction_category",
     "holm",
     "kaplan_meier",
+    "load_cohort",
+    "load_lesions",
+    "load_psa",
+    "load_toxicity",
     "logrank",
     "logrank_trend",
     "mann_whitney",
     "median_follow_up",
     "pairwise_logrank",
+    "pcwg3_progression",
+    "phoenix_failure",
+    "psa_response",
+    "psa_response_summary",
+    "toxicity_table",
+    "two_rises_failure",
     "wilcoxon_paired",
 ]

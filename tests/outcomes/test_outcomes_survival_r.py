@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED
 
+from conftest import SHARED
 from rtplan.outcomes import (
     kaplan_meier,
     logrank,

@@ -1,0 +1,500 @@
+"""Cohort records (pydantic models) and their CSV/JSON loaders.
+
+Every record is validated where it enters. A bad row raises
+:class:`~rtplan.errors.RecordError` naming the file, the row and the field; rows are
+never dropped silently. Dates become months as days / 30.4375 (one twelfth of a
+Julian year: 365.25 / 12 days).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rtplan.errors import InputError, RecordError
+
+__all__ = [
+    "DAYS_PER_MONTH",
+    "ENDPOINTS",
+    "Cohort",
+    "InitialTreatment",
+    "LesionRecord",
+    "PatientRecord",
+    "PsaRecord",
+    "Relapse",
+    "ToxicityRecord",
+    "days_to_months",
+    "load_cohort",
+    "load_lesions",
+    "load_psa",
+    "load_toxicity",
+]
+
+#: Days per month used to turn dates into months (365.25 / 12).
+DAYS_PER_MONTH = 30.4375
+#: Time-to-event endpoints of a patient record.
+ENDPOINTS: tuple[str, ...] = ("os", "bpfs", "adt_free")
+
+Months = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+EventFlag = Literal[0, 1]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def days_to_months(days: float) -> float:
+    """Convert days to months (days / 30.4375).
+
+    Examples
+    --------
+    >>> days_to_months(365.25)
+    12.0
+    """
+    return float(days) / DAYS_PER_MONTH
+
+
+class InitialTreatment(StrEnum):
+    """Primary treatment before the relapse."""
+
+    surgery = "surgery"
+    radiotherapy = "radiotherapy"
+    other = "other"
+
+
+class Relapse(StrEnum):
+    """Which relapse the metastasis-directed therapy treats."""
+
+    first = "first"
+    second = "second"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class PatientRecord(_Record):
+    """One patient of the cohort (one row of the cohort file).
+
+    Times are in months. Give each endpoint either as time + event
+    (``os_months``/``os_event``, 1 = event, 0 = censored) or through dates
+    (``rt_start_date`` with ``last_follow_up_date``, ``death_date``,
+    ``adt_start_date``); months = days / 30.4375. When both are given they must agree
+    to within one day.
+
+    Examples
+    --------
+    >>> p = PatientRecord(patient_id="P1", fractions=5, total_dose_gy=37.5,
+    ...                   rt_start_date="2019-01-01", last_follow_up_date="2021-01-01")
+    >>> p.endpoint("os")
+    (24.016..., 0)
+    """
+
+    patient_id: str = Field(min_length=1)
+    fractions: int = Field(ge=1, le=100, description="number of radiotherapy fractions")
+    total_dose_gy: float = Field(gt=0, le=200, allow_inf_nan=False, description="Gy")
+    os_months: Months | None = None
+    os_event: EventFlag | None = None
+    bpfs_months: Months | None = None
+    bpfs_event: EventFlag | None = None
+    adt_free_months: Months | None = None
+    adt_free_event: EventFlag | None = None
+    rt_start_date: dt.date | None = None
+    last_follow_up_date: dt.date | None = None
+    death_date: dt.date | None = None
+    adt_start_date: dt.date | None = None
+    adt_concomitant: bool | None = None
+    eni: bool | None = Field(None, description="elective nodal irradiation")
+    initial_treatment: InitialTreatment | None = None
+    relapse: Relapse | None = None
+    ipsa_ng_ml: NonNegative | None = Field(None, description="initial PSA at diagnosis")
+    gleason: int | None = Field(None, ge=2, le=10)
+    t_stage: str | None = Field(None, pattern=r"^(c|p)?T[0-4x]([abc])?$")
+    psa_pre_ng_ml: NonNegative | None = Field(None, description="PSA before RT")
+    psa_3m_ng_ml: NonNegative | None = Field(None, description="PSA 3 months after RT")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PatientRecord:
+        for ep in ENDPOINTS:
+            months, event = getattr(self, f"{ep}_months"), getattr(self, f"{ep}_event")
+            if (months is None) != (event is None):
+                given, absent = (
+                    (f"{ep}_event", f"{ep}_months") if months is None
+                    else (f"{ep}_months", f"{ep}_event")
+                )
+                raise ValueError(f"{given} is given without {absent}: give both or neither")
+        start = self.rt_start_date
+        dates = {
+            "last_follow_up_date": self.last_follow_up_date,
+            "death_date": self.death_date,
+            "adt_start_date": self.adt_start_date,
+        }
+        if start is None:
+            given = [k for k, v in dates.items() if v is not None]
+            if given:
+                raise ValueError(f"{given[0]} needs rt_start_date to turn dates into months")
+        else:
+            for name, d in dates.items():
+                if d is not None and d < start:
+                    what = "censoring" if name == "last_follow_up_date" else name[:-5]
+                    raise ValueError(
+                        f"{name} {d} is before rt_start_date {start} ({what} before RT "
+                        "start): check both dates"
+                    )
+            if self.os_event == 1 and self.os_months is None and self.death_date is None:
+                raise ValueError("os_event = 1 (death) without death_date")
+        for ep in ("os", "adt_free"):
+            given = getattr(self, f"{ep}_months")
+            derived = self._from_dates(ep)
+            if given is not None and derived is not None:
+                if abs(given - derived[0]) > 1.0 / DAYS_PER_MONTH + 1e-9 or (
+                    getattr(self, f"{ep}_event") != derived[1]
+                ):
+                    raise ValueError(
+                        f"{ep}_months/{ep}_event ({given}, {getattr(self, f'{ep}_event')}) "
+                        f"disagree with the dates ({derived[0]:.2f}, {derived[1]}): fix one "
+                        "or leave the times empty"
+                    )
+        return self
+
+    def _from_dates(self, endpoint: str) -> tuple[float, int] | None:
+        start = self.rt_start_date
+        if start is None:
+            return None
+        end_fu = self.last_follow_up_date
+        if endpoint == "os":
+            if self.death_date is not None:
+                return days_to_months((self.death_date - start).days), 1
+            if end_fu is None:
+                return None
+            return days_to_months((end_fu - start).days), 0
+        if endpoint == "adt_free":
+            events = [d for d in (self.adt_start_date, self.death_date) if d is not None]
+            if events:
+                return days_to_months((min(events) - start).days), 1
+            if end_fu is None:
+                return None
+            return days_to_months((end_fu - start).days), 0
+        return None
+
+    def endpoint(self, name: str) -> tuple[float, int] | None:
+        """(months, event) of an endpoint (``os``, ``bpfs``, ``adt_free``), or None.
+
+        Explicit times win; otherwise OS and ADT-free survival come from the dates:
+        OS ends at death (event) or last follow-up (censored); ADT-free survival ends
+        at the start of ADT or death, whichever is first (event), or last follow-up.
+        bPFS from a PSA series is derived by :func:`rtplan.outcomes.bpfs_from_psa`.
+        """
+        if name not in ENDPOINTS:
+            raise InputError(f"unknown endpoint {name!r}: choose one of {list(ENDPOINTS)}")
+        months = getattr(self, f"{name}_months")
+        if months is not None:
+            return float(months), int(getattr(self, f"{name}_event"))
+        return self._from_dates(name)
+
+    @property
+    def follow_up_months(self) -> float | None:
+        """Months from RT start to last follow-up (or death), if known."""
+        os_ = self.endpoint("os")
+        return None if os_ is None else os_[0]
+
+
+class PsaRecord(_Record):
+    """One PSA value: ``days`` after RT start (negative = before) or a ``date``.
+
+    Examples
+    --------
+    >>> PsaRecord(patient_id="P1", days=90, psa_ng_ml=0.4).psa_ng_ml
+    0.4
+    """
+
+    patient_id: str = Field(min_length=1)
+    date: dt.date | None = None
+    days: float | None = Field(None, allow_inf_nan=False)
+    psa_ng_ml: NonNegative
+
+    @model_validator(mode="after")
+    def _one_time(self) -> PsaRecord:
+        if (self.date is None) == (self.days is None):
+            raise ValueError("give exactly one of date or days (days after RT start)")
+        return self
+
+
+class ToxicityRecord(_Record):
+    """A CTCAE v5 grade (0-5) of one domain at one timepoint; None = not assessed.
+
+    Examples
+    --------
+    >>> ToxicityRecord(patient_id="P1", timepoint="3 months", domain="GU", grade=None).grade
+    """
+
+    patient_id: str = Field(min_length=1)
+    timepoint: str = Field(min_length=1)
+    domain: str = Field(min_length=1)
+    grade: int | None = Field(None, ge=0, le=5)
+
+
+class LesionRecord(_Record):
+    """SUVmax of one irradiated lesion before and after RT (either may be unknown).
+
+    Examples
+    --------
+    >>> LesionRecord(patient_id="P1", site="bone", suvmax_pre=7.4, suvmax_post=0).site
+    'bone'
+    """
+
+    patient_id: str = Field(min_length=1)
+    site: str = Field(min_length=1)
+    suvmax_pre: NonNegative | None = None
+    suvmax_post: NonNegative | None = None
+
+
+class Cohort(BaseModel):
+    """A validated cohort: patients plus optional PSA, toxicity and lesion tables.
+
+    Examples
+    --------
+    >>> c = Cohort(patients=[PatientRecord(patient_id="A", fractions=3, total_dose_gy=27,
+    ...                                    os_months=12, os_event=0)])
+    >>> c.endpoint_arrays("os")[0].tolist()
+    [12.0]
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    patients: tuple[PatientRecord, ...]
+    psa: tuple[PsaRecord, ...] = ()
+    toxicity: tuple[ToxicityRecord, ...] = ()
+    lesions: tuple[LesionRecord, ...] = ()
+
+    @model_validator(mode="after")
+    def _ids(self) -> Cohort:
+        seen: set[str] = set()
+        for p in self.patients:
+            if p.patient_id in seen:
+                raise ValueError(f"patient_id {p.patient_id!r} appears more than once")
+            seen.add(p.patient_id)
+        return self
+
+    def patient(self, patient_id: str) -> PatientRecord:
+        """The record of ``patient_id`` (KeyError if absent)."""
+        for p in self.patients:
+            if p.patient_id == patient_id:
+                return p
+        raise KeyError(patient_id)
+
+    def endpoint_arrays(self, name: str) -> tuple[Any, Any, list[str]]:
+        """(months, events, patient_ids) of patients with data for endpoint ``name``."""
+        import numpy as np
+
+        rows = [(p.patient_id, p.endpoint(name)) for p in self.patients]
+        rows = [(pid, v) for pid, v in rows if v is not None]
+        t = np.array([v[0] for _, v in rows], dtype=float)
+        e = np.array([v[1] for _, v in rows], dtype=np.int64)
+        return t, e, [pid for pid, _ in rows]
+
+
+# ------------------------------------------------------------------------- loaders
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _read_rows(path: Path, list_key: str) -> tuple[list[dict[str, Any]], int]:
+    """Rows of a CSV (header line) or JSON (list, or object with ``list_key``) file.
+
+    Returns the rows and the line number of the first data row (CSV) or 0 (JSON).
+    """
+    if not path.exists():
+        raise InputError(f"file '{path}' does not exist: check the path")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"file '{path}' is not valid JSON: {exc}") from exc
+        if isinstance(data, Mapping):
+            if list_key not in data:
+                raise InputError(
+                    f"file '{path}': JSON object has no '{list_key}' list; give a list of "
+                    f"records or {{\"{list_key}\": [...]}}"
+                )
+            data = data[list_key]
+        if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
+            raise InputError(f"file '{path}': expected a list of records (JSON objects)")
+        return [dict(r) for r in data], 0
+    if suffix in (".csv", ".tsv", ".txt"):
+        text = path.read_text(encoding="utf-8-sig")
+        delim = "\t" if suffix == ".tsv" else ","
+        reader = csv.DictReader(text.splitlines(), delimiter=delim)
+        rows = []
+        for row in reader:
+            if None in row:
+                raise RecordError(
+                    f"file '{path}', line {reader.line_num}: more values than the "
+                    f"{len(reader.fieldnames or [])} header columns"
+                )
+            if all((v or "").strip() == "" for v in row.values()):
+                continue  # blank line
+            rows.append({k.strip(): v for k, v in row.items()})
+        return rows, 2
+    raise InputError(f"file '{path}': unsupported extension '{suffix}': use .csv or .json")
+
+
+def _clean_csv_value(v: Any) -> Any:
+    if isinstance(v, str):
+        s = v.strip()
+        if s == "" or s.upper() in ("NA", "NAN", "NULL"):
+            return None
+        return s
+    return v
+
+
+def _coerce(model: type[BaseModel], row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: _clean_csv_value(v) for k, v in row.items()}
+    for name in model.model_fields:
+        v = out.get(name)
+        if isinstance(v, str) and name.endswith("_event") and v in ("0", "1", "0.0", "1.0"):
+            out[name] = int(float(v))
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _describe(path: Path, index: int, first_line: int, row: Mapping[str, Any]) -> str:
+    where = f"row {index + 1}"
+    if first_line:
+        where += f" (line {index + first_line})"
+    pid = row.get("patient_id")
+    if pid:
+        where += f", patient {str(pid).strip()!r}"
+    return f"file '{path}', {where}"
+
+
+def _validate_rows(
+    model: type[M], path: Path, rows: Sequence[dict[str, Any]], first_line: int
+) -> list[M]:
+    out = []
+    for i, raw in enumerate(rows):
+        try:
+            out.append(model.model_validate(_coerce(model, raw)))
+        except ValidationError as exc:
+            parts = []
+            for err in exc.errors():
+                loc = [str(x) for x in err.get("loc", ())]
+                field = loc[0] if loc else "(record)"
+                msg = err.get("msg", "invalid value").removeprefix("Value error, ")
+                given = raw.get(field) if loc else None
+                got = f" (got {given!r})" if given not in (None, "") else ""
+                if err.get("type") == "extra_forbidden":
+                    msg = (
+                        f"unknown column; known columns are {sorted(model.model_fields)}"
+                    )
+                parts.append(f"field '{field}': {msg}{got}")
+            where = _describe(path, i, first_line, raw)
+            raise RecordError(f"{where}: " + "; ".join(parts)) from None
+    return out
+
+
+def load_cohort(path: str | os.PathLike[str]) -> Cohort:
+    """Load patients from a CSV or JSON file into a validated :class:`Cohort`.
+
+    Parameters
+    ----------
+    path
+        ``.csv`` with a header row, or ``.json`` holding a list of records or
+        ``{"patients": [...]}``. Empty cells and ``NA`` are missing values.
+
+    Raises
+    ------
+    RecordError
+        A row is invalid; the message names file, row (and CSV line), patient and field.
+    InputError
+        The file is missing, unreadable or of an unknown type.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.csv"
+    >>> _ = p.write_text("patient_id,fractions,total_dose_gy,os_months,os_event\\n"
+    ...                  "P1,5,37.5,30.0,0\\nP2,3,27,-1,1\\n")
+    >>> load_cohort(p)
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.RecordError: file '...c.csv', row 2 (line 3), patient 'P2': field 'os_months': ...
+    """
+    p = Path(path)
+    rows, first = _read_rows(p, "patients")
+    if not rows:
+        raise InputError(f"file '{p}' has no patient rows")
+    patients = _validate_rows(PatientRecord, p, rows, first)
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(patients):
+        if rec.patient_id in seen:
+            raise RecordError(
+                f"{_describe(p, i, first, rows[i])}: field 'patient_id': duplicate of row "
+                f"{seen[rec.patient_id] + 1}; patient ids must be unique"
+            )
+        seen[rec.patient_id] = i
+    return Cohort(patients=tuple(patients))
+
+
+def _check_known(
+    path: Path, rows: Sequence[dict[str, Any]], first: int, records: Iterable[Any], cohort: Cohort
+) -> None:
+    ids = {p.patient_id for p in cohort.patients}
+    for i, rec in enumerate(records):
+        if rec.patient_id not in ids:
+            raise RecordError(
+                f"{_describe(path, i, first, rows[i])}: field 'patient_id': "
+                f"{rec.patient_id!r} is not in the cohort file; add the patient or fix the id"
+            )
+
+
+def load_psa(path: str | os.PathLike[str], cohort: Cohort) -> tuple[PsaRecord, ...]:
+    """Load a long PSA table (``patient_id``, ``date`` or ``days``, ``psa_ng_ml``).
+
+    Dates are turned into days after the patient's ``rt_start_date`` (which must
+    then be known). Raises :class:`RecordError` naming file, row and field.
+    """
+    p = Path(path)
+    rows, first = _read_rows(p, "psa")
+    recs = _validate_rows(PsaRecord, p, rows, first)
+    _check_known(p, rows, first, recs, cohort)
+    out = []
+    for i, r in enumerate(recs):
+        if r.date is not None:
+            start = cohort.patient(r.patient_id).rt_start_date
+            if start is None:
+                raise RecordError(
+                    f"{_describe(p, i, first, rows[i])}: field 'date': the patient has no "
+                    "rt_start_date in the cohort file, so the date cannot be placed; give "
+                    "'days' after RT start instead"
+                )
+            r = PsaRecord(patient_id=r.patient_id, days=float((r.date - start).days),
+                          psa_ng_ml=r.psa_ng_ml)
+        out.append(r)
+    return tuple(out)
+
+
+def load_toxicity(path: str | os.PathLike[str], cohort: Cohort) -> tuple[ToxicityRecord, ...]:
+    """Load a long toxicity table (``patient_id``, ``timepoint``, ``domain``, ``grade``).
+
+    An empty grade means "not assessed" (kept apart from grade 0).
+    """
+    p = Path(path)
+    rows, first = _read_rows(p, "toxicity")
+    recs = _validate_rows(ToxicityRecord, p, rows, first)
+    _check_known(p, rows, first, recs, cohort)
+    return tuple(recs)
+
+
+def load_lesions(path: str | os.PathLike[str], cohort: Cohort) -> tuple[LesionRecord, ...]:
+    """Load a lesion table (``patient_id``, ``site``, ``suvmax_pre``, ``suvmax_post``)."""
+    p = Path(path)
+    rows, first = _read_rows(p, "lesions")
+    recs = _validate_rows(LesionRecord, p, rows, first)
+    _check_known(p, rows, first, recs, cohort)
+    return tuple(recs)
