@@ -16,6 +16,24 @@ from rtplan.imaging.ct import (
 )
 from rtplan.imaging.grid import Grid
 from rtplan.imaging.pet import PETVolume, load_pet, load_pet_datasets
+from rtplan.imaging.pet_lesions import (
+    CANDIDATE_SUV,
+    OLIGOMETASTATIC_MAX,
+    PRESETS,
+    Candidate,
+    LesionMeasures,
+    LesionSite,
+    OligometastaticCheck,
+    PETSeedSource,
+    SeedSegmentation,
+    SegmentationMethod,
+    detect_candidates,
+    measure_lesion,
+    mitnm_labels,
+    oligometastatic_check,
+    segment_seed,
+    suv_peak,
+)
 from rtplan.imaging.suv import (
     NUCLIDE_HALF_LIFE_S,
     ReferenceTimeRule,
@@ -27,9 +45,17 @@ from rtplan.imaging.suv import (
 )
 
 __all__ = [
+    "CANDIDATE_SUV",
     "NUCLIDE_HALF_LIFE_S",
+    "OLIGOMETASTATIC_MAX",
+    "PRESETS",
     "CTSeries",
+    "Candidate",
     "Grid",
+    "LesionMeasures",
+    "LesionSite",
+    "OligometastaticCheck",
+    "PETSeedSource",
     "PETVolume",
     "PatientInfo",
     "ReferenceTimeRule",
@@ -37,15 +63,23 @@ __all__ = [
     "SUVNormalization",
     "SUVOverrides",
     "SUVProvenance",
+    "SeedSegmentation",
+    "SegmentationMethod",
     "SeriesSummary",
     "StudyInfo",
     "body_surface_area_m2",
+    "detect_candidates",
     "find_image_series",
     "ideal_body_weight_kg",
     "lean_body_mass_kg",
     "load_ct_series",
     "load_pet",
     "load_pet_datasets",
+    "measure_lesion",
+    "mitnm_labels",
+    "oligometastatic_check",
+    "segment_seed",
     "suv_factor",
+    "suv_peak",
     "write_ct_series",
 ]

@@ -1,0 +1,604 @@
+"""Seed-based PET lesion delineation and measurement on the native PET grid.
+
+A physician clicks a point (or the PET report lists one) inside a PSMA-positive
+lesion. :func:`segment_seed` climbs from the seed to the local SUV maximum, thresholds
+around it, and keeps the component connected to that maximum, bounded by a radius and
+an exclusion mask (e.g. the bladder). :func:`measure_lesion` gives SUVmax, SUVpeak,
+SUVmean, metabolic volume and equivalent diameter, and flags lesions too small for
+threshold volumes to be trusted. :func:`detect_candidates` lists hot regions as
+suggestions for review; nothing it finds is ever accepted silently.
+
+Defaults and their sources
+--------------------------
+- ``background_adaptive`` at 40 % (threshold = B + 0.40 (SUVmax - B)): the usual
+  background-corrected 40 % isocontour for PET target volumes.
+- Presets ``sensitive`` (20 % of SUVmax) and ``specific`` (45 %, middle of the 40-50 %
+  range) of SUVmax: Zamboglou C et al., Eur J Nucl Med Mol Imaging 2019, PSMA-PET
+  intraprostatic GTV thresholds.
+- ``CANDIDATE_SUV`` = 3.0: SUV >= 3 as a candidate flag (issue 5).
+- Partial-volume flag: equivalent diameter below 2 x FWHM of the PET resolution;
+  threshold volumes of such lesions are unreliable.
+- Oligometastatic: at most 5 metastases (Heidelberg PSMA-guided RT series, "a maximum
+  of 5 metastases"); the prostate bed is a local recurrence, not a metastasis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import ndimage
+
+from rtplan.errors import GeometryError, GridMismatchError, InvalidParameterError
+from rtplan.imaging.grid import Grid
+
+__all__ = [
+    "CANDIDATE_SUV",
+    "OLIGOMETASTATIC_MAX",
+    "PRESETS",
+    "SUVPEAK_VOLUME_ML",
+    "Candidate",
+    "LesionMeasures",
+    "LesionSite",
+    "OligometastaticCheck",
+    "PETSeedSource",
+    "SeedSegmentation",
+    "SegmentationMethod",
+    "detect_candidates",
+    "measure_lesion",
+    "mitnm_labels",
+    "oligometastatic_check",
+    "segment_seed",
+    "suv_peak",
+]
+
+#: SUV at or above which a region is listed as a candidate (suggestion only).
+CANDIDATE_SUV = 3.0
+#: Maximum number of metastases for the oligometastatic state (Heidelberg series).
+OLIGOMETASTATIC_MAX = 5
+#: Volume of the SUVpeak sphere (ml).
+SUVPEAK_VOLUME_ML = 1.0
+#: Named threshold presets: (method, level). Zamboglou et al. 2019 for 20 % / 40-50 %.
+PRESETS: dict[str, tuple[str, float]] = {
+    "default": ("background_adaptive", 0.40),
+    "sensitive": ("percent_max", 0.20),
+    "specific": ("percent_max", 0.45),
+}
+
+_BACKGROUND_SHELL_MM = 10.0
+
+
+class SegmentationMethod(StrEnum):
+    """How the threshold is set from the lesion's SUVmax (and background)."""
+
+    PERCENT_MAX = "percent_max"  # level x SUVmax
+    ABSOLUTE = "absolute"  # level is an SUV
+    BACKGROUND_ADAPTIVE = "background_adaptive"  # B + level (SUVmax - B)
+
+
+class LesionSite(StrEnum):
+    """Anatomical site of a lesion (the lesions-file ``site`` of issue 3)."""
+
+    PROSTATE_BED = "prostate_bed"
+    PELVIC_NODE = "pelvic_node"
+    DISTANT_NODE = "distant_node"
+    BONE = "bone"
+    VISCERAL = "visceral"
+
+
+class PETSeedSource(BaseModel):
+    """Lesions-file source ``{"kind": "pet_seed", ...}``: delineate from a PET seed.
+
+    Examples
+    --------
+    >>> PETSeedSource(point_mm=(10, -5, 30)).method.value
+    'background_adaptive'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["pet_seed"] = "pet_seed"
+    point_mm: tuple[float, float, float] = Field(
+        description="Seed in DICOM patient coordinates (LPS, mm)"
+    )
+    method: SegmentationMethod = SegmentationMethod.BACKGROUND_ADAPTIVE
+    level: float = Field(default=0.4, gt=0, description="Fraction (percent/adaptive) or SUV")
+    max_radius_mm: float = Field(default=25.0, gt=0, le=150)
+    background_suv: float | None = Field(
+        default=None, ge=0, description="Background SUV for background_adaptive"
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class SeedSegmentation:
+    """Result of :func:`segment_seed`.
+
+    Attributes
+    ----------
+    mask
+        Boolean ``[slice, row, column]`` mask on the PET grid.
+    threshold_suv
+        The SUV threshold applied.
+    peak_index
+        ``(k, i, j)`` of the local maximum reached from the seed.
+    suv_max
+        SUV at ``peak_index``.
+    background_suv
+        Background used (``None`` unless background-adaptive).
+    touches_radius
+        True when the component reaches ``max_radius_mm``: it was cut by the radius.
+    excluded_voxels
+        Voxels above threshold removed because they were in the exclusion mask.
+    """
+
+    mask: NDArray[np.bool_]
+    threshold_suv: float
+    peak_index: tuple[int, int, int]
+    suv_max: float
+    background_suv: float | None
+    touches_radius: bool
+    excluded_voxels: int
+
+
+class LesionMeasures(BaseModel):
+    """Measures of one delineated lesion (SUV in the volume's normalization)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    suv_max: float
+    suv_peak: float | None
+    suv_mean: float
+    volume_cc: float
+    equivalent_diameter_mm: float
+    n_voxels: int
+    fwhm_mm: float
+    partial_volume_warning: bool = Field(
+        description="equivalent diameter < 2 x FWHM: threshold volume unreliable"
+    )
+    peak_point_mm: tuple[float, float, float]
+
+
+class Candidate(BaseModel):
+    """A hot region proposed for review; never a lesion until a user accepts it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: Literal["suggestion"] = "suggestion"
+    peak_point_mm: tuple[float, float, float]
+    suv_max: float
+    volume_cc: float
+    n_voxels: int
+
+
+class OligometastaticCheck(BaseModel):
+    """Outcome of :func:`oligometastatic_check`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n_metastases: int
+    max_metastases: int
+    oligometastatic: bool
+    warning: str | None
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+def _check_volume(suv: ArrayLike, grid: Grid) -> NDArray[np.float64]:
+    arr = np.asarray(suv)
+    if arr.shape != grid.shape:
+        raise GridMismatchError(f"SUV array shape {arr.shape} does not match grid {grid.shape}")
+    return arr
+
+
+def _check_mask(mask: ArrayLike | None, grid: Grid, what: str) -> NDArray[np.bool_] | None:
+    if mask is None:
+        return None
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != grid.shape:
+        raise GridMismatchError(f"{what} shape {m.shape} does not match the PET grid {grid.shape}")
+    return m
+
+
+def _box(grid: Grid, center: Sequence[int], radius_mm: float) -> tuple[slice, ...]:
+    """Index box around ``center`` holding a ball of ``radius_mm``."""
+    if grid.is_regular:
+        step = np.asarray(grid.spacing_mm)
+    else:
+        step = np.array([np.diff(grid.slice_positions_mm).min(), *grid.spacing_mm[1:]])
+    half = np.ceil(radius_mm / step).astype(int) + 1
+    return tuple(
+        slice(max(0, c - h), min(n, c + h + 1))
+        for c, h, n in zip(center, half, grid.shape, strict=True)
+    )
+
+
+def _distances_mm(grid: Grid, box: tuple[slice, ...], point_mm: NDArray[np.float64]):
+    k, i, j = np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij")
+    world = grid.index_to_world(np.stack([k, i, j], axis=-1).astype(float))
+    return np.linalg.norm(world - point_mm, axis=-1)
+
+
+def _sphere_kernel(grid: Grid, radius_mm: float, supersample: int = 5) -> NDArray[np.float64]:
+    """Weights = fraction of each voxel inside a ball (regular grid), summing to 1."""
+    sp = np.asarray(grid.spacing_mm)
+    half = np.ceil(radius_mm / sp - 0.5).astype(int) + 1
+    sub = (np.arange(supersample) + 0.5) / supersample - 0.5
+    axes = []
+    for h, s in zip(half, sp, strict=True):
+        centers = np.arange(-h, h + 1) * s
+        axes.append((centers[:, None] + sub[None, :] * s).ravel())
+    zz, yy, xx = np.meshgrid(*axes, indexing="ij")
+    inside = (zz**2 + yy**2 + xx**2) <= radius_mm**2
+    n = [2 * h + 1 for h in half]
+    w = inside.reshape(n[0], supersample, n[1], supersample, n[2], supersample).mean(
+        axis=(1, 3, 5)
+    )
+    return w / w.sum()
+
+
+def _hill_climb(suv: NDArray, allowed: NDArray[np.bool_], start: tuple[int, int, int]):
+    """Steepest ascent over 26-neighbours inside ``allowed``; returns the local max."""
+    pos = start
+    shape = suv.shape
+    offsets = [(a, b, c) for a in (-1, 0, 1) for b in (-1, 0, 1) for c in (-1, 0, 1)
+               if (a, b, c) != (0, 0, 0)]
+    for _ in range(suv.size):
+        best, best_v = pos, suv[pos]
+        for o in offsets:
+            q = (pos[0] + o[0], pos[1] + o[1], pos[2] + o[2])
+            if all(0 <= q[d] < shape[d] for d in range(3)) and allowed[q] and suv[q] > best_v:
+                best, best_v = q, suv[q]
+        if best == pos:
+            return pos
+        pos = best
+    return pos
+
+
+# --------------------------------------------------------------------------------------
+# public
+# --------------------------------------------------------------------------------------
+def segment_seed(
+    suv: ArrayLike,
+    grid: Grid,
+    point_mm: ArrayLike,
+    *,
+    method: SegmentationMethod | str = "background_adaptive",
+    level: float = 0.4,
+    max_radius_mm: float = 25.0,
+    exclusion_mask: ArrayLike | None = None,
+    background_suv: float | None = None,
+) -> SeedSegmentation:
+    """Delineate the lesion around a seed point on the PET grid.
+
+    Parameters
+    ----------
+    suv
+        SUV volume ``[slice, row, column]`` on ``grid``.
+    grid
+        The PET grid.
+    point_mm
+        Seed (LPS, mm). It need not be the hottest voxel: the algorithm climbs to the
+        local maximum (26-neighbour steepest ascent) within ``max_radius_mm``.
+    method, level
+        ``"percent_max"``: threshold = level x SUVmax (level 0-1); ``"absolute"``:
+        threshold = level (SUV); ``"background_adaptive"``: threshold = B + level x
+        (SUVmax - B).
+    max_radius_mm
+        Nothing farther than this from the seed belongs to the lesion.
+    exclusion_mask
+        Boolean mask on ``grid`` (e.g. bladder) never included, and not crossed.
+    background_suv
+        Background B for the adaptive method; default the median SUV in a 10 mm shell
+        just outside ``max_radius_mm`` (excluding ``exclusion_mask``).
+
+    Returns
+    -------
+    SeedSegmentation
+        Mask of the component of ``suv >= threshold`` (6-connected) that holds the
+        local maximum, inside the radius and outside the exclusion mask.
+
+    Raises
+    ------
+    GeometryError
+        The seed is outside the grid or inside the exclusion mask.
+    InvalidParameterError
+        A level outside its domain, or a threshold at or above SUVmax.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((9, 9, 9), origin_mm=(0, 0, 0), spacing_mm=(2, 2, 2))
+    >>> suv = np.ones(g.shape); suv[3:6, 3:6, 3:6] = 5.0; suv[4, 4, 4] = 9.0
+    >>> seg = segment_seed(suv, g, (6.0, 6.0, 6.0), method="percent_max", level=0.5)
+    >>> int(seg.mask.sum()), seg.suv_max, seg.threshold_suv
+    (27, 9.0, 4.5)
+    """
+    arr = _check_volume(suv, grid)
+    excl = _check_mask(exclusion_mask, grid, "exclusion mask")
+    try:
+        method = SegmentationMethod(str(getattr(method, "value", method)))
+    except ValueError:
+        raise InvalidParameterError(
+            f"unknown segmentation method {method!r}: use "
+            + ", ".join(m.value for m in SegmentationMethod)
+        ) from None
+    if method is not SegmentationMethod.ABSOLUTE and not 0 < level < 1:
+        raise InvalidParameterError(
+            f"{method.value} level must be a fraction in (0, 1), got {level}: e.g. 0.4 for 40 %"
+        )
+    if not level > 0 or not max_radius_mm > 0:
+        raise InvalidParameterError(
+            f"level and max_radius_mm must be > 0, got {level} and {max_radius_mm}"
+        )
+    point = np.asarray(point_mm, dtype=float).reshape(3)
+    idx = np.rint(grid.world_to_index(point)).astype(int)
+    if np.any(idx < 0) or np.any(idx >= np.asarray(grid.shape)):
+        raise GeometryError(
+            f"seed {point.tolist()} mm is outside the PET volume (index {idx.tolist()}, "
+            f"shape {grid.shape}): check the coordinates are LPS mm of this PET series"
+        )
+    seed = (int(idx[0]), int(idx[1]), int(idx[2]))
+    if excl is not None and excl[seed]:
+        raise GeometryError(f"seed {point.tolist()} mm lies inside the exclusion mask")
+
+    outer = max_radius_mm + (_BACKGROUND_SHELL_MM
+                             if method is SegmentationMethod.BACKGROUND_ADAPTIVE else 0.0)
+    box = _box(grid, seed, outer)
+    sub = np.asarray(arr[box], dtype=float)
+    dist = _distances_mm(grid, box, point)
+    sub_excl = excl[box] if excl is not None else np.zeros(sub.shape, bool)
+    inside = (dist <= max_radius_mm) & ~sub_excl
+    local_seed = tuple(int(s - b.start) for s, b in zip(seed, box, strict=True))
+    peak = _hill_climb(sub, inside, local_seed)  # type: ignore[arg-type]
+    suv_max = float(sub[peak])
+
+    bg = None
+    if method is SegmentationMethod.PERCENT_MAX:
+        threshold = level * suv_max
+    elif method is SegmentationMethod.ABSOLUTE:
+        threshold = float(level)
+    else:
+        if background_suv is None:
+            shell = (dist > max_radius_mm) & (dist <= outer) & ~sub_excl
+            if not shell.any():
+                raise GeometryError(
+                    "no background voxels around the seed (the volume ends within "
+                    f"{outer:g} mm): give background_suv"
+                )
+            bg = float(np.median(sub[shell]))
+        else:
+            bg = float(background_suv)
+        threshold = bg + level * (suv_max - bg)
+    if threshold >= suv_max or threshold <= 0:
+        raise InvalidParameterError(
+            f"threshold {threshold:.3g} SUV is not between 0 and the local SUVmax "
+            f"{suv_max:.3g}: the seed is not in a hot lesion, or the level is wrong"
+        )
+    above = sub >= threshold
+    candidate = above & inside
+    labels, _ = ndimage.label(candidate)  # 6-connectivity (faces)
+    comp = labels == labels[peak]
+    excluded = int(np.count_nonzero(above & (dist <= max_radius_mm) & sub_excl))
+    # touching the radius: a component voxel with an above-threshold neighbour outside it
+    ring = ndimage.binary_dilation(comp) & above & (dist > max_radius_mm) & ~sub_excl
+    mask = np.zeros(grid.shape, dtype=bool)
+    mask[box] = comp
+    return SeedSegmentation(
+        mask=mask,
+        threshold_suv=float(threshold),
+        peak_index=tuple(int(p + b.start) for p, b in zip(peak, box, strict=True)),  # type: ignore[arg-type]
+        suv_max=suv_max,
+        background_suv=bg,
+        touches_radius=bool(ring.any()),
+        excluded_voxels=excluded,
+    )
+
+
+def suv_peak(
+    suv: ArrayLike, grid: Grid, mask: ArrayLike, volume_ml: float = SUVPEAK_VOLUME_ML
+) -> float:
+    """SUVpeak: highest mean SUV in a sphere of ``volume_ml`` centred in the lesion.
+
+    The sphere is centred on each voxel of ``mask`` in turn; voxels are weighted by the
+    fraction of their volume inside the sphere (5 x 5 x 5 supersampling). Needs a
+    regular grid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((15, 15, 15), origin_mm=(0, 0, 0), spacing_mm=(2, 2, 2))
+    >>> suv = np.full(g.shape, 3.0)
+    >>> m = np.zeros(g.shape, bool); m[7, 7, 7] = True
+    >>> round(suv_peak(suv, g, m), 6)
+    3.0
+    """
+    arr = _check_volume(suv, grid)
+    m = _check_mask(mask, grid, "lesion mask")
+    if m is None or not m.any():
+        raise InvalidParameterError("the lesion mask is empty: nothing to measure")
+    if not grid.is_regular:
+        raise GeometryError("SUVpeak needs a regular slice spacing: resample first")
+    radius = (3.0 * volume_ml * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+    kernel = _sphere_kernel(grid, radius)
+    half = [(n - 1) // 2 for n in kernel.shape]
+    nz = np.argwhere(m)
+    lo = np.maximum(nz.min(axis=0) - half, 0)
+    hi = np.minimum(nz.max(axis=0) + np.array(half) + 1, grid.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    means = ndimage.correlate(np.asarray(arr[box], float), kernel, mode="nearest")
+    return float(means[m[box]].max())
+
+
+def measure_lesion(
+    suv: ArrayLike, grid: Grid, mask: ArrayLike, *, fwhm_mm: float = 6.0
+) -> LesionMeasures:
+    """SUVmax, SUVpeak, SUVmean, metabolic volume and equivalent diameter of a mask.
+
+    Parameters
+    ----------
+    suv, grid
+        SUV volume and its grid.
+    mask
+        Boolean lesion mask on ``grid``.
+    fwhm_mm
+        Spatial resolution (FWHM, mm) of the PET; lesions whose equivalent diameter is
+        below ``2 * fwhm_mm`` get ``partial_volume_warning``.
+
+    Returns
+    -------
+    LesionMeasures
+        ``volume_cc`` = voxels x voxel volume / 1000; equivalent diameter
+        ``(6 V / pi)^(1/3)``. SUVpeak is ``None`` on irregular grids.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((10, 10, 10), origin_mm=(0, 0, 0), spacing_mm=(4, 4, 4))
+    >>> suv = np.ones(g.shape); m = np.zeros(g.shape, bool); m[2:7, 2:7, 2:7] = True
+    >>> suv[m] = 6.0
+    >>> r = measure_lesion(suv, g, m)
+    >>> r.volume_cc, r.suv_mean, round(r.equivalent_diameter_mm, 2)
+    (8.0, 6.0, 24.81)
+    """
+    arr = _check_volume(suv, grid)
+    m = _check_mask(mask, grid, "lesion mask")
+    if m is None or not m.any():
+        raise InvalidParameterError("the lesion mask is empty: nothing to measure")
+    if not fwhm_mm > 0:
+        raise InvalidParameterError(f"fwhm_mm must be > 0, got {fwhm_mm}")
+    values = np.asarray(arr[m], dtype=float)
+    n = int(values.size)
+    volume_mm3 = n * grid.voxel_volume_mm3
+    diameter = (6.0 * volume_mm3 / math.pi) ** (1.0 / 3.0)
+    flat = int(np.argmax(np.where(m, arr, -np.inf)))
+    peak_idx = np.unravel_index(flat, grid.shape)
+    peak_pt = grid.index_to_world(np.array(peak_idx, dtype=float))
+    return LesionMeasures(
+        suv_max=float(values.max()),
+        suv_peak=suv_peak(arr, grid, m) if grid.is_regular else None,
+        suv_mean=float(values.mean()),
+        volume_cc=volume_mm3 / 1000.0,
+        equivalent_diameter_mm=diameter,
+        n_voxels=n,
+        fwhm_mm=float(fwhm_mm),
+        partial_volume_warning=diameter < 2.0 * fwhm_mm,
+        peak_point_mm=tuple(float(v) for v in peak_pt),  # type: ignore[arg-type]
+    )
+
+
+def mitnm_labels(sites: Sequence[LesionSite | str]) -> list[str]:
+    """miTNM (PROMISE) label of every lesion from its site.
+
+    ``prostate_bed`` -> ``miTr`` (local recurrence); ``pelvic_node`` -> ``miN1a`` when it
+    is the only pelvic nodal lesion, ``miN1b`` when there are several (lesions stand in
+    for nodal regions); ``distant_node`` -> ``miM1a``; ``bone`` -> ``miM1b``;
+    ``visceral`` -> ``miM1c``.
+
+    Examples
+    --------
+    >>> mitnm_labels(["pelvic_node", "bone", "pelvic_node", "prostate_bed"])
+    ['miN1b', 'miM1b', 'miN1b', 'miTr']
+    >>> mitnm_labels(["pelvic_node", "visceral"])
+    ['miN1a', 'miM1c']
+    """
+    parsed = []
+    for s in sites:
+        try:
+            parsed.append(LesionSite(str(getattr(s, "value", s))))
+        except ValueError:
+            raise InvalidParameterError(
+                f"unknown lesion site {s!r}: use " + ", ".join(x.value for x in LesionSite)
+            ) from None
+    n_pelvic = sum(s is LesionSite.PELVIC_NODE for s in parsed)
+    table = {
+        LesionSite.PROSTATE_BED: "miTr",
+        LesionSite.PELVIC_NODE: "miN1a" if n_pelvic == 1 else "miN1b",
+        LesionSite.DISTANT_NODE: "miM1a",
+        LesionSite.BONE: "miM1b",
+        LesionSite.VISCERAL: "miM1c",
+    }
+    return [table[s] for s in parsed]
+
+
+def oligometastatic_check(
+    sites: Sequence[LesionSite | str], max_metastases: int = OLIGOMETASTATIC_MAX
+) -> OligometastaticCheck:
+    """Whether the lesions fit the oligometastatic state (at most ``max_metastases``).
+
+    Prostate-bed lesions (local recurrence) are not counted as metastases.
+
+    Examples
+    --------
+    >>> c = oligometastatic_check(["bone"] * 6)
+    >>> c.oligometastatic, c.warning
+    (False, '6 metastases > 5: not oligometastatic as defined in the Heidelberg series; ...')
+    """
+    labels = mitnm_labels(sites)
+    n = sum(lab != "miTr" for lab in labels)
+    ok = n <= max_metastases
+    warning = None if ok else (
+        f"{n} metastases > {max_metastases}: not oligometastatic as defined in the "
+        "Heidelberg series; metastasis-directed radiotherapy of every lesion is outside "
+        "the protocol"
+    )
+    return OligometastaticCheck(
+        n_metastases=n, max_metastases=max_metastases, oligometastatic=ok, warning=warning
+    )
+
+
+def detect_candidates(
+    suv: ArrayLike,
+    grid: Grid,
+    *,
+    threshold_suv: float = CANDIDATE_SUV,
+    min_volume_cc: float = 0.0,
+    exclusion_mask: ArrayLike | None = None,
+) -> list[Candidate]:
+    """Connected regions with SUV >= ``threshold_suv``, as suggestions for review.
+
+    Regions (26-connected) inside ``exclusion_mask`` are dropped; the rest are sorted
+    by SUVmax, highest first. Every result has ``status == "suggestion"``: a user must
+    accept it (e.g. by adding a ``pet_seed`` lesion) before it becomes a target.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((8, 8, 8), origin_mm=(0, 0, 0), spacing_mm=(2, 2, 2))
+    >>> suv = np.ones(g.shape); suv[1:3, 1:3, 1:3] = 5.0; suv[6, 6, 6] = 8.0
+    >>> [(c.suv_max, c.n_voxels) for c in detect_candidates(suv, g)]
+    [(8.0, 1), (5.0, 8)]
+    """
+    arr = np.asarray(_check_volume(suv, grid), dtype=float)
+    excl = _check_mask(exclusion_mask, grid, "exclusion mask")
+    hot = arr >= threshold_suv
+    if excl is not None:
+        hot &= ~excl
+    labels, n = ndimage.label(hot, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return []
+    index = np.arange(1, n + 1)
+    counts = ndimage.sum_labels(np.ones_like(arr), labels, index)
+    maxima = ndimage.maximum(arr, labels, index)
+    positions = ndimage.maximum_position(arr, labels, index)
+    out = []
+    for cnt, mx, pos in zip(counts, maxima, positions, strict=True):
+        vol = float(cnt) * grid.voxel_volume_mm3 / 1000.0
+        if vol < min_volume_cc:
+            continue
+        pt = grid.index_to_world(np.array(pos, dtype=float))
+        out.append(Candidate(
+            peak_point_mm=tuple(float(v) for v in pt),  # type: ignore[arg-type]
+            suv_max=float(mx), volume_cc=vol, n_voxels=int(cnt),
+        ))
+    return sorted(out, key=lambda c: -c.suv_max)
