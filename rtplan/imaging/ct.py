@@ -18,6 +18,7 @@ import datetime as _dt
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ __all__ = [
     "PatientInfo",
     "SeriesSummary",
     "StudyInfo",
+    "ct_series_from_datasets",
     "find_image_series",
     "load_ct_series",
     "write_ct_series",
@@ -539,12 +541,24 @@ def load_ct_series(
     order, grid = _geometry(items)
     items = [items[i] for i in order]
 
+    volume = _volume(items, grid, lambda p, ds: pydicom.dcmread(p).pixel_array)
+    return _series_from(
+        [ds for _, ds in items], [str(p) for p, _ in items], grid, volume
+    )
+
+
+def _volume(
+    items: list[tuple[Path, Dataset]],
+    grid: Grid,
+    pixels: Callable[[Path, Dataset], NDArray],
+) -> NDArray:
+    """HU volume of sorted slices: int16 when the rescale is integral and fits."""
     rescales = [_rescale(ds, p) for p, ds in items]
     integral = all(float(s).is_integer() and float(b).is_integer() for s, b in rescales)
     slices = []
-    for (p, _), (slope, intercept) in zip(items, rescales, strict=True):
+    for (p, ds), (slope, intercept) in zip(items, rescales, strict=True):
         try:
-            arr = pydicom.dcmread(p).pixel_array
+            arr = pixels(p, ds)
         except Exception as exc:  # decoder errors come in many types
             raise DicomError(
                 f"cannot decode the pixel data of '{p}': {exc}; for compressed transfer "
@@ -558,12 +572,61 @@ def load_ct_series(
         slices.append(arr.astype(np.float64) * slope + intercept)
     volume = np.stack(slices)
     if integral and volume.min() >= -32768 and volume.max() <= 32767:
-        volume = volume.astype(np.int16)
-    else:
-        volume = volume.astype(np.float32)
-    return _series_from(
-        [ds for _, ds in items], [str(p) for p, _ in items], grid, volume
-    )
+        return volume.astype(np.int16)
+    return volume.astype(np.float32)
+
+
+def _without_pixels(ds: Dataset) -> Dataset:
+    header = Dataset()
+    for elem in ds:
+        if elem.tag.group != 0x7FE0:
+            header.add(elem)
+    if hasattr(ds, "file_meta"):
+        header.file_meta = ds.file_meta
+    return header
+
+
+def ct_series_from_datasets(datasets: Sequence[Dataset]) -> CTSeries:
+    """Build a :class:`CTSeries` from CT slice datasets already in memory.
+
+    The same checks as :func:`load_ct_series` apply (one series, sorting along the
+    slice normal, geometry); use it for slices from a network query or another
+    library (e.g. an rt-utils ``RTStruct.series_data``).
+
+    Parameters
+    ----------
+    datasets
+        Slice datasets with pixel data, in any order, all of one series.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((3, 2, 2), origin_mm=(0, 0, 0), spacing_mm=(2, 1, 1))
+    >>> ct = write_ct_series(tempfile.mkdtemp(), np.zeros(g.shape), g)
+    >>> slices = [pydicom.dcmread(p) for p in reversed(ct.paths)]
+    >>> ct_series_from_datasets(slices).sop_instance_uids == ct.sop_instance_uids
+    True
+    """
+    datasets = list(datasets)
+    if not datasets:
+        raise SeriesError("no CT slices given")
+    groups: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    for i, ds in enumerate(datasets):
+        name = ds.filename if isinstance(getattr(ds, "filename", None), str) else ""
+        groups[_text(ds, "SeriesInstanceUID")].append((Path(name or f"dataset[{i}]"), ds))
+    if len(groups) > 1:
+        listing = "; ".join(str(_summary(u, it)) for u, it in sorted(groups.items()))
+        raise SeriesError(f"the slices belong to {len(groups)} series: {listing}: pass one")
+    ((uid, items),) = groups.items()
+    summary = _summary(uid, items)
+    if summary.modality != "CT":
+        raise SeriesError(f"series {summary} is not a CT series")
+    order, grid = _geometry(items)
+    items = [items[i] for i in order]
+    volume = _volume(items, grid, lambda p, ds: ds.pixel_array)
+    paths = [str(p) if p.name and not p.name.startswith("dataset[") else "" for p, _ in items]
+    return _series_from([_without_pixels(ds) for _, ds in items], paths, grid, volume)
 
 
 # ----------------------------------------------------------------------------- writing

@@ -11,6 +11,13 @@ from rtplan.structures.rtstruct import (
     rtstruct_masks,
     write_rtstruct,
 )
+from rtplan.structures.rtutils_adapter import (
+    ct_from_rtutils,
+    mask_from_rtutils_layout,
+    mask_to_rtutils_layout,
+    masks_from_rtutils,
+    to_rtutils,
+)
 
 __all__ = [
     "RT_ROI_INTERPRETED_TYPES",
@@ -19,8 +26,13 @@ __all__ = [
     "StructureSet",
     "StructureSetROI",
     "build_rtstruct",
+    "ct_from_rtutils",
+    "mask_from_rtutils_layout",
+    "mask_to_rtutils_layout",
+    "masks_from_rtutils",
     "rasterize_polygons",
     "read_rtstruct",
     "rtstruct_masks",
+    "to_rtutils",
     "write_rtstruct",
 ]

@@ -449,13 +449,13 @@ def _contour_points(item: Dataset) -> NDArray[np.float64]:
     return arr.reshape(-1, 3)
 
 
-def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
+def read_rtstruct(path: str | os.PathLike[str] | Dataset) -> StructureSet:
     """Read the ROIs of an RTSTRUCT file (polygons in patient coordinates, mm).
 
     Parameters
     ----------
     path
-        RT Structure Set file.
+        RT Structure Set file, or its dataset already read.
 
     Returns
     -------
@@ -470,7 +470,16 @@ def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
     >>> ss.names, ss.roi("Patient").roi_type, len(ss.roi("patient").polygons_mm)
     (('patient', 'Isocenter 1', 'Isocenter 2'), 'EXTERNAL', 3)
     """
-    path = Path(path)
+    if isinstance(path, Dataset):
+        ds = path
+        path = Path(str(getattr(ds, "filename", "") or "<dataset>"))
+    else:
+        ds = _read_dataset(Path(path))
+        path = Path(path)
+    return _structure_set(ds, path)
+
+
+def _read_dataset(path: Path) -> Dataset:
     try:
         try:
             ds = pydicom.dcmread(path)
@@ -478,6 +487,10 @@ def read_rtstruct(path: str | os.PathLike[str]) -> StructureSet:
             ds = pydicom.dcmread(path, force=True)
     except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
         raise DicomError(f"cannot read '{path}' as DICOM: {exc}") from exc
+    return ds
+
+
+def _structure_set(ds: Dataset, path: Path) -> StructureSet:
     if ds.get("SOPClassUID") != RTStructureSetStorage and ds.get("Modality") != "RTSTRUCT":
         raise DicomError(
             f"'{path}' is not an RTSTRUCT (SOPClassUID {ds.get('SOPClassUID')}, "
