@@ -1,0 +1,150 @@
+"""Figures of the outcomes report (needs the ``plot`` extra: matplotlib).
+
+Kaplan-Meier curves per group with a number-at-risk table, a PSA waterfall and
+toxicity bars, written as PNG files. matplotlib is imported only when called.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from rtplan._shared.io import atomic_write, check_writable
+from rtplan._shared.optional import import_optional
+from rtplan.outcomes._cohort import ENDPOINTS, Cohort
+from rtplan.outcomes._km import kaplan_meier
+from rtplan.outcomes._report import (
+    _EP_NAMES,
+    GROUPINGS,
+    _bpfs_times,
+    _psa_pre_post,
+)
+from rtplan.outcomes._toxicity import toxicity_table
+
+__all__ = ["write_plots"]
+
+
+def _figure(figsize: tuple[float, float]):
+    mpl_figure = import_optional("matplotlib.figure", feature="outcome plots (--plots)")
+    return mpl_figure.Figure(figsize=figsize, dpi=120, layout="constrained")
+
+
+def _save(fig, path: Path, overwrite: bool) -> Path:
+    return atomic_write(path, lambda t: fig.savefig(t, format="png"), overwrite=overwrite)
+
+
+def write_plots(
+    cohort: Cohort,
+    out_dir: str | os.PathLike[str],
+    by: str = "fraction_category",
+    *,
+    bpfs_rule: str = "paper",
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write Kaplan-Meier, PSA waterfall and toxicity PNG figures to ``out_dir``.
+
+    Returns the paths written. Raises :class:`~rtplan.errors.MissingDependencyError`
+    when matplotlib is not installed (``pip install 'rtplan[plot]'``) and
+    :class:`~rtplan.errors.OutputExistsError` if a file exists and ``overwrite`` is
+    False.
+    """
+    out = Path(out_dir)
+    getter, order = GROUPINGS[by]
+    labels = {p.patient_id: getter(p) for p in cohort.patients}
+    present = {g for g in labels.values() if g is not None}
+    levels = [g for g in order if g in present] if order else sorted(present)
+    names = [f"km_{ep}.png" for ep in ENDPOINTS] + ["psa_waterfall.png", "toxicity.png"]
+    for n in names:
+        check_writable(out / n, overwrite=overwrite)
+    written: list[Path] = []
+    warnings: list[str] = []
+    for ep in ENDPOINTS:
+        if ep == "bpfs":
+            times = _bpfs_times(cohort, bpfs_rule, warnings)
+        else:
+            times = {p.patient_id: v for p in cohort.patients if (v := p.endpoint(ep))}
+        if not times:
+            continue
+        fig = _figure((7.5, 5.5))
+        gs = fig.add_gridspec(2, 1, height_ratios=[4, 1])
+        ax, ax_tab = fig.add_subplot(gs[0]), fig.add_subplot(gs[1])
+        tmax = max(v[0] for v in times.values())
+        ticks = np.arange(0, tmax + 12, 12.0)
+        rows = []
+        for lv in levels:
+            vals = [times[pid] for pid, g in labels.items() if g == lv and pid in times]
+            if not vals:
+                continue
+            t = np.array([v[0] for v in vals])
+            e = np.array([v[1] for v in vals])
+            km = kaplan_meier(t, e)
+            x = np.concatenate(([0.0], km.time))
+            y = np.concatenate(([1.0], km.surv))
+            line = ax.step(x, y, where="post", label=f"{lv} (n={t.size})")[0]
+            cens = km.time[km.n_censor > 0]
+            ax.plot(cens, km.survival_at(cens), "|", color=line.get_color(), markersize=8)
+            rows.append((lv, km.at_risk(ticks), line.get_color()))
+        ax.set_ylim(0, 1.05)
+        xlim = (-0.05 * ticks[-1], 1.02 * ticks[-1])
+        ax.set_xlim(*xlim)
+        ax.set_xticks(ticks)
+        ax.set_ylabel("Survival probability")
+        ax.set_title(f"{_EP_NAMES[ep]} by {by}")
+        ax.legend(loc="lower left", frameon=False)
+        ax.grid(alpha=0.3)
+        ax_tab.set_xlim(*xlim)
+        ax_tab.set_ylim(-0.5, len(rows) - 0.5)
+        ax_tab.set_xticks(ticks)
+        ax_tab.set_yticks(range(len(rows)), [r[0] for r in rows][::-1])
+        for i, (_, counts, color) in enumerate(rows[::-1]):
+            for tk, c in zip(ticks, counts, strict=True):
+                ax_tab.text(tk, i, str(int(c)), ha="center", va="center", color=color)
+        ax_tab.set_xlabel("Months since start of radiotherapy")
+        ax_tab.set_title("Number at risk", fontsize=9, loc="left")
+        ax_tab.tick_params(axis="y", length=0, pad=12)
+        for s in ("top", "right", "left"):
+            ax_tab.spines[s].set_visible(False)
+        written.append(_save(fig, out / f"km_{ep}.png", overwrite))
+
+    pre, post, _ = _psa_pre_post(cohort)
+    if pre:
+        pre_a, post_a = np.array(pre), np.array(post)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = np.where(pre_a > 0, 100 * (post_a - pre_a) / pre_a, np.nan)
+        pct = np.sort(pct[np.isfinite(pct)])[::-1]
+        fig = _figure((7.5, 4.5))
+        ax = fig.add_subplot()
+        colors = ["tab:red" if v > 0 else "tab:blue" for v in pct]
+        ax.bar(np.arange(pct.size), np.minimum(pct, 100), color=colors)
+        ax.axhline(-50, color="k", ls="--", lw=0.8, label="50 % decline")
+        ax.set_ylabel("PSA change at 3 months (%), capped at +100")
+        ax.set_xlabel("Patients (sorted)")
+        ax.set_title("PSA waterfall")
+        ax.legend(frameon=False)
+        written.append(_save(fig, out / "psa_waterfall.png", overwrite))
+
+    cells = toxicity_table((r.patient_id, r.timepoint, r.domain, r.grade) for r in cohort.toxicity)
+    if cells:
+        domains = list(dict.fromkeys(c.domain for c in cells))
+        fig = _figure((3.2 * len(domains) + 1, 4.5))
+        axes = [fig.add_subplot(1, len(domains), i + 1) for i in range(len(domains))]
+        for ax, dom in zip(axes, domains, strict=True):
+            dc = [c for c in cells if c.domain == dom]
+            bottom = np.zeros(len(dc))
+            for g in range(6):
+                vals = np.array([c.percent[g] if c.n_assessed else 0.0 for c in dc])
+                if g > 0 and not vals.any():
+                    continue
+                ax.bar(range(len(dc)), vals, bottom=bottom, label=f"G{g}")
+                bottom += vals
+            ax.set_xticks(range(len(dc)), [f"{c.timepoint}\n(n={c.n_assessed})" for c in dc],
+                          fontsize=8)
+            ax.set_title(dom)
+            ax.set_ylim(0, 100)
+        axes[0].set_ylabel("% of assessed patients")
+        axes[-1].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1, 1))
+        fig.suptitle("Toxicity (CTCAE v5), worst grade per patient")
+        written.append(_save(fig, out / "toxicity.png", overwrite))
+    return written

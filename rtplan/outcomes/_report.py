@@ -1,0 +1,570 @@
+"""The outcomes report: per-group survival, tests, PSA response, toxicity, SUVmax.
+
+:func:`outcomes_report` turns a validated :class:`~rtplan.outcomes.Cohort` into an
+:class:`OutcomesReport` (a pydantic model: its JSON form is the ``rtplan outcomes
+--json`` output); :func:`report_markdown` renders it as Markdown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from rtplan.errors import InputError
+from rtplan.outcomes._classification import damico_risk
+from rtplan.outcomes._cohort import DAYS_PER_MONTH, ENDPOINTS, Cohort, PatientRecord
+from rtplan.outcomes._km import kaplan_meier, median_follow_up
+from rtplan.outcomes._logrank import logrank, logrank_trend, pairwise_logrank
+from rtplan.outcomes._psa import FailureRule, bpfs_from_psa, psa_response_summary
+from rtplan.outcomes._stattests import wilcoxon_paired
+from rtplan.outcomes._toxicity import toxicity_table
+from rtplan.outcomes.categories import FRACTION_CATEGORIES, fraction_category
+
+__all__ = [
+    "BPFS_RULES",
+    "GROUPINGS",
+    "OutcomesReport",
+    "outcomes_report",
+    "report_markdown",
+]
+
+#: Landmark times (months) reported as ``rate_<m>m``.
+LANDMARKS_MONTHS: tuple[int, ...] = (24, 36)
+#: bPFS rules: "paper" = Phoenix after definitive RT, two rises after prostatectomy.
+BPFS_RULES: tuple[str, ...] = ("paper", *(r.value for r in FailureRule))
+
+Opt = float | None
+
+
+def _yes_no(v: bool | None) -> str | None:
+    return None if v is None else ("yes" if v else "no")
+
+
+def _enum(v: Any) -> str | None:
+    return None if v is None else str(v.value if hasattr(v, "value") else v)
+
+
+#: Grouping variables for ``--by``: name -> (value of a patient, ordered levels or None).
+GROUPINGS: dict[str, tuple[Callable[[PatientRecord], str | None], tuple[str, ...] | None]] = {
+    "fraction_category": (lambda p: fraction_category(p.fractions), FRACTION_CATEGORIES),
+    "adt_concomitant": (lambda p: _yes_no(p.adt_concomitant), None),
+    "eni": (lambda p: _yes_no(p.eni), None),
+    "initial_treatment": (lambda p: _enum(p.initial_treatment), None),
+    "relapse": (lambda p: _enum(p.relapse), ("first", "second")),
+    "damico_risk": (
+        lambda p: damico_risk(p.ipsa_ng_ml, p.gleason, p.t_stage),
+        ("low", "intermediate", "high"),
+    ),
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EndpointSummary(_Model):
+    """Kaplan-Meier summary of one endpoint in one group (months; rates 0-1)."""
+
+    n: int
+    events: int
+    median_months: Opt
+    median_ci: tuple[Opt, Opt]
+    rate_24m: Opt
+    rate_24m_ci: tuple[Opt, Opt]
+    rate_24m_beyond_follow_up: bool
+    rate_36m: Opt
+    rate_36m_ci: tuple[Opt, Opt]
+    rate_36m_beyond_follow_up: bool
+
+
+class GroupSummary(_Model):
+    """One group: size, share of the cohort (%), and per-endpoint summaries."""
+
+    group: str
+    n: int
+    percent: float
+    endpoints: dict[str, EndpointSummary]
+
+
+class TestStatistic(_Model):
+    """A chi-square test: statistic, degrees of freedom, p-value."""
+
+    __test__ = False
+
+    statistic: Opt
+    df: int
+    p_value: Opt
+
+
+class PairwiseTest(_Model):
+    """Log-rank test of one pair of groups, unadjusted and Holm-adjusted."""
+
+    group_a: str
+    group_b: str
+    statistic: Opt
+    p_value: Opt
+    p_holm: Opt
+
+
+class EndpointTests(_Model):
+    """Group comparisons of one endpoint."""
+
+    logrank: TestStatistic | None
+    trend: TestStatistic | None
+    pairwise: list[PairwiseTest]
+
+
+class FollowUp(_Model):
+    """Median follow-up (reverse Kaplan-Meier on OS), months."""
+
+    median_months: Opt
+    ci: tuple[Opt, Opt]
+    method: str = "reverse Kaplan-Meier"
+
+
+class PsaResponseTable(_Model):
+    """PSA response at 3 months (pre-RT vs 3-month PSA)."""
+
+    n: int
+    n_missing: int
+    n_decrease: int
+    n_unchanged: int
+    n_rise: int
+    n_decline_50: int
+    median_percent_change: Opt
+    median_reduction_percent: Opt
+    band_percent: float
+    wilcoxon_p: Opt
+    wilcoxon_method: str
+
+
+class ToxicityRow(_Model):
+    """CTCAE grade counts of one domain at one timepoint ("not assessed" apart)."""
+
+    domain: str
+    timepoint: str
+    counts: tuple[int, int, int, int, int, int]
+    percent: tuple[Opt, Opt, Opt, Opt, Opt, Opt]
+    n_assessed: int
+    n_not_assessed: int
+
+
+class LesionSummary(_Model):
+    """Lesion-based SUVmax before and after RT."""
+
+    n_lesions: int
+    median_pre: Opt
+    median_post: Opt
+    mean_reduction_percent: Opt
+    wilcoxon_p: Opt
+    wilcoxon_method: str
+
+
+class OutcomesReport(_Model):
+    """The outcomes report (``rtplan outcomes --json``)."""
+
+    n_patients: int
+    by: str
+    groups: list[GroupSummary]
+    tests: dict[str, EndpointTests]
+    median_follow_up: FollowUp | None
+    psa_response: PsaResponseTable | None
+    toxicity: list[ToxicityRow]
+    lesions: LesionSummary | None
+    bpfs_rule: str
+    warnings: list[str]
+
+
+def _f(x: float) -> Opt:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _bpfs_times(
+    cohort: Cohort, rule: str, warnings: list[str]
+) -> dict[str, tuple[float, int]]:
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in cohort.psa:
+        series.setdefault(r.patient_id, []).append((float(r.days or 0.0), r.psa_ng_ml))
+    out: dict[str, tuple[float, int]] = {}
+    no_rule = []
+    for p in cohort.patients:
+        given = p.endpoint("bpfs")
+        if given is not None:
+            out[p.patient_id] = given
+            continue
+        if p.patient_id not in series:
+            continue
+        use = rule
+        if rule == "paper":
+            it = _enum(p.initial_treatment)
+            if it == "radiotherapy":
+                use = "phoenix"
+            elif it == "surgery":
+                use = "two_rises"
+            else:
+                no_rule.append(p.patient_id)
+                continue
+        d, v = zip(*series[p.patient_id], strict=True)
+        os_ = p.endpoint("os")
+        death = os_[0] * DAYS_PER_MONTH if os_ is not None and os_[1] == 1 else None
+        out[p.patient_id] = bpfs_from_psa(d, v, use, death_day=death)
+    if no_rule:
+        warnings.append(
+            f"bPFS: no failure rule for {len(no_rule)} patient(s) without initial_treatment "
+            f"surgery/radiotherapy under the 'paper' rule ({', '.join(no_rule[:10])}); "
+            "choose a rule with --bpfs-rule"
+        )
+    return out
+
+
+def _endpoint_summary(t: np.ndarray, e: np.ndarray) -> EndpointSummary:
+    km = kaplan_meier(t, e)
+    lo, hi = km.median_ci
+    rates: dict[str, Any] = {}
+    for m in LANDMARKS_MONTHS:
+        lm = km.landmark(m)
+        rates[f"rate_{m}m"] = _f(lm.rate)
+        rates[f"rate_{m}m_ci"] = (_f(lm.lower), _f(lm.upper))
+        rates[f"rate_{m}m_beyond_follow_up"] = lm.beyond_follow_up
+    return EndpointSummary(
+        n=int(t.size), events=int(e.sum()), median_months=_f(km.median),
+        median_ci=(_f(lo), _f(hi)), **rates,
+    )
+
+
+def _psa_pre_post(cohort: Cohort) -> tuple[list[float], list[float], int]:
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in cohort.psa:
+        series.setdefault(r.patient_id, []).append((float(r.days or 0.0), r.psa_ng_ml))
+    pre, post, missing = [], [], 0
+    for p in cohort.patients:
+        a, b = p.psa_pre_ng_ml, p.psa_3m_ng_ml
+        s = sorted(series.get(p.patient_id, []))
+        if a is None:
+            before = [v for d, v in s if d <= 0]
+            a = before[-1] if before else None
+        if b is None:
+            near = [(abs(d - 3 * DAYS_PER_MONTH), v) for d, v in s
+                    if abs(d - 3 * DAYS_PER_MONTH) <= 30]
+            b = min(near)[1] if near else None
+        if a is None or b is None:
+            missing += 1
+            continue
+        pre.append(a)
+        post.append(b)
+    return pre, post, missing
+
+
+def outcomes_report(
+    cohort: Cohort,
+    by: str = "fraction_category",
+    *,
+    bpfs_rule: str = "paper",
+    band_percent: float = 0.0,
+) -> OutcomesReport:
+    """Build the outcomes report of a cohort, grouped by ``by``.
+
+    Parameters
+    ----------
+    cohort : Cohort
+        Validated patients, with optional PSA, toxicity and lesion tables.
+    by : str
+        Grouping variable, one of :data:`GROUPINGS` (default: fraction category).
+    bpfs_rule : str
+        Failure rule for bPFS from PSA series when ``bpfs_months`` is not given:
+        ``paper`` (Phoenix after definitive RT, two consecutive rises after
+        prostatectomy) or a :class:`~rtplan.outcomes.FailureRule` name.
+    band_percent : float
+        PSA changes within +-band_percent % count as unchanged.
+
+    Returns
+    -------
+    OutcomesReport
+        Per group: n (%), median (95 % CI) and 24/36-month rates (95 % CI, log
+        transform) of OS, bPFS and ADT-free survival; per endpoint the k-group
+        log-rank, the trend test (ordered groupings) and pairwise log-rank tests
+        (Holm); median follow-up (reverse KM); PSA response; toxicity; SUVmax.
+
+    Examples
+    --------
+    >>> from rtplan.outcomes import Cohort, PatientRecord
+    >>> pts = [PatientRecord(patient_id=f"P{i}", fractions=f, total_dose_gy=30,
+    ...                      os_months=m, os_event=ev)
+    ...        for i, (f, m, ev) in enumerate([(3, 10, 1), (5, 30, 0), (20, 15, 1),
+    ...                                        (15, 40, 0), (34, 50, 0), (30, 20, 1)])]
+    >>> rep = outcomes_report(Cohort(patients=pts))
+    >>> [(g.group, g.n) for g in rep.groups]
+    [('<10', 2), ('10-24', 2), ('>24', 2)]
+    """
+    if by not in GROUPINGS:
+        raise InputError(f"unknown grouping {by!r}: choose one of {sorted(GROUPINGS)}")
+    if bpfs_rule not in BPFS_RULES:
+        raise InputError(f"unknown bPFS rule {bpfs_rule!r}: choose one of {list(BPFS_RULES)}")
+    warnings: list[str] = []
+    getter, order = GROUPINGS[by]
+    labels = {p.patient_id: getter(p) for p in cohort.patients}
+    unlabeled = [pid for pid, g in labels.items() if g is None]
+    if unlabeled:
+        warnings.append(
+            f"{len(unlabeled)} patient(s) without a value for '{by}' are left out of the "
+            f"group comparisons: {', '.join(unlabeled[:10])}"
+        )
+    present = {g for g in labels.values() if g is not None}
+    levels = [g for g in order if g in present] if order else sorted(present)
+    n_total = len(cohort.patients)
+
+    times: dict[str, dict[str, tuple[float, int]]] = {}
+    for ep in ENDPOINTS:
+        if ep == "bpfs":
+            times[ep] = _bpfs_times(cohort, bpfs_rule, warnings)
+        else:
+            times[ep] = {
+                p.patient_id: v for p in cohort.patients if (v := p.endpoint(ep)) is not None
+            }
+        lacking = [p.patient_id for p in cohort.patients if p.patient_id not in times[ep]]
+        if lacking and len(lacking) < n_total:
+            warnings.append(
+                f"{ep}: no data for {len(lacking)} patient(s), left out of this endpoint: "
+                f"{', '.join(lacking[:10])}"
+            )
+        elif lacking:
+            warnings.append(f"{ep}: no patient has data for this endpoint")
+
+    groups = []
+    tests: dict[str, EndpointTests] = {}
+    for lv in levels:
+        ids = [pid for pid, g in labels.items() if g == lv]
+        eps = {}
+        for ep in ENDPOINTS:
+            vals = [times[ep][pid] for pid in ids if pid in times[ep]]
+            if vals:
+                t = np.array([v[0] for v in vals])
+                e = np.array([v[1] for v in vals])
+                eps[ep] = _endpoint_summary(t, e)
+                for m in LANDMARKS_MONTHS:
+                    if getattr(eps[ep], f"rate_{m}m_beyond_follow_up"):
+                        warnings.append(
+                            f"{ep}, group {lv}: {m}-month rate not estimable (beyond the "
+                            f"last follow-up at {t.max():.1f} months); reported as null"
+                        )
+        groups.append(GroupSummary(group=lv, n=len(ids), percent=100.0 * len(ids) / n_total,
+                                   endpoints=eps))
+    for ep in ENDPOINTS:
+        rows = [(times[ep][pid], labels[pid]) for pid in times[ep] if labels.get(pid)]
+        glabels = {g for _, g in rows}
+        if len(glabels) < 2:
+            if rows:
+                warnings.append(f"{ep}: fewer than 2 groups with data; no group comparison")
+            continue
+        t = np.array([r[0][0] for r in rows])
+        e = np.array([r[0][1] for r in rows])
+        g = np.array([r[1] for r in rows], dtype=object)
+        lv_here = [lv for lv in levels if lv in glabels]
+        lr = logrank(t, e, g, levels=lv_here)
+        trend = None
+        if order is not None and len(lv_here) > 2:
+            scores = {lv: float(order.index(lv)) for lv in lv_here}
+            tr = logrank_trend(t, e, g, scores=scores, levels=lv_here)
+            trend = TestStatistic(statistic=_f(tr.statistic), df=tr.df, p_value=_f(tr.p_value))
+        pw = [
+            PairwiseTest(group_a=str(r.group_a), group_b=str(r.group_b),
+                         statistic=_f(r.statistic), p_value=_f(r.p_value), p_holm=_f(r.p_holm))
+            for r in pairwise_logrank(t, e, g, levels=lv_here)
+        ] if len(lv_here) > 2 else []
+        tests[ep] = EndpointTests(
+            logrank=TestStatistic(statistic=_f(lr.statistic), df=lr.df, p_value=_f(lr.p_value)),
+            trend=trend,
+            pairwise=pw,
+        )
+
+    fu = None
+    if times["os"]:
+        vals = list(times["os"].values())
+        med, lo, hi = median_follow_up([v[0] for v in vals], [v[1] for v in vals])
+        fu = FollowUp(median_months=_f(med), ci=(_f(lo), _f(hi)))
+
+    psa = None
+    pre, post, missing = _psa_pre_post(cohort)
+    if pre:
+        s = psa_response_summary(pre, post, band_percent)
+        psa = PsaResponseTable(
+            n=s.n, n_missing=missing, n_decrease=s.n_decrease, n_unchanged=s.n_unchanged,
+            n_rise=s.n_rise, n_decline_50=s.n_decline_50,
+            median_percent_change=_f(s.median_percent_change),
+            median_reduction_percent=_f(s.median_reduction_percent),
+            band_percent=float(band_percent), wilcoxon_p=_f(s.wilcoxon_p),
+            wilcoxon_method=s.wilcoxon_method,
+        )
+
+    tox = [
+        ToxicityRow(domain=c.domain, timepoint=c.timepoint, counts=c.counts,
+                    percent=tuple(_f(x) for x in c.percent), n_assessed=c.n_assessed,
+                    n_not_assessed=c.n_not_assessed)
+        for c in toxicity_table(
+            (r.patient_id, r.timepoint, r.domain, r.grade) for r in cohort.toxicity
+        )
+    ]
+
+    les = None
+    pairs = [(r.suvmax_pre, r.suvmax_post) for r in cohort.lesions
+             if r.suvmax_pre is not None and r.suvmax_post is not None]
+    if pairs:
+        a = np.array([x for x, _ in pairs])
+        b = np.array([y for _, y in pairs])
+        try:
+            w = wilcoxon_paired(a, b)
+            wp, wm = _f(w.p_value), w.method
+        except InputError:
+            wp, wm = None, "not computable (no non-zero differences)"
+        les = LesionSummary(
+            n_lesions=len(pairs), median_pre=_f(float(np.median(a))),
+            median_post=_f(float(np.median(b))),
+            mean_reduction_percent=_f(100.0 * (a.mean() - b.mean()) / a.mean())
+            if a.mean() > 0 else None,
+            wilcoxon_p=wp, wilcoxon_method=wm,
+        )
+
+    return OutcomesReport(
+        n_patients=n_total, by=by, groups=groups, tests=tests, median_follow_up=fu,
+        psa_response=psa, toxicity=tox, lesions=les, bpfs_rule=bpfs_rule, warnings=warnings,
+    )
+
+
+# ---------------------------------------------------------------------- rendering
+
+_EP_NAMES = {"os": "Overall survival", "bpfs": "Biochemical PFS", "adt_free": "ADT-free survival"}
+
+
+def _num(x: Opt, nd: int = 1) -> str:
+    return "NR" if x is None else f"{x:.{nd}f}"
+
+
+def _ci(ci: tuple[Opt, Opt], nd: int = 1) -> str:
+    return f"({_num(ci[0], nd)}-{_num(ci[1], nd)})"
+
+
+def _pct(x: Opt) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}"
+
+
+def _p(p: Opt) -> str:
+    if p is None:
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def report_tables(rep: OutcomesReport) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The report as (title, headers, rows) tables (shared by text and Markdown)."""
+    tables = []
+    tables.append((
+        f"Groups by {rep.by} (n = {rep.n_patients})",
+        ["group", "n", "%"],
+        [[g.group, str(g.n), f"{g.percent:.1f}"] for g in rep.groups],
+    ))
+    for ep in ENDPOINTS:
+        rows = []
+        for g in rep.groups:
+            s = g.endpoints.get(ep)
+            if s is None:
+                continue
+            rows.append([
+                g.group, str(s.n), str(s.events),
+                f"{_num(s.median_months)} {_ci(s.median_ci)}",
+                f"{_pct(s.rate_24m)} ({_pct(s.rate_24m_ci[0])}-{_pct(s.rate_24m_ci[1])})",
+                f"{_pct(s.rate_36m)} ({_pct(s.rate_36m_ci[0])}-{_pct(s.rate_36m_ci[1])})",
+            ])
+        if rows:
+            tables.append((
+                f"{_EP_NAMES[ep]} (months; rates in %, 95 % CI)",
+                ["group", "n", "events", "median (95% CI)", "24-month", "36-month"], rows,
+            ))
+        t = rep.tests.get(ep)
+        if t is not None:
+            trows = []
+            if t.logrank:
+                trows.append(["log-rank", _num(t.logrank.statistic, 3), str(t.logrank.df),
+                              _p(t.logrank.p_value), ""])
+            if t.trend:
+                trows.append(["trend", _num(t.trend.statistic, 3), "1", _p(t.trend.p_value), ""])
+            for pw in t.pairwise:
+                trows.append([f"{pw.group_a} vs {pw.group_b}", _num(pw.statistic, 3), "1",
+                              _p(pw.p_value), _p(pw.p_holm)])
+            tables.append((f"{_EP_NAMES[ep]}: tests", ["test", "chi2", "df", "p", "p (Holm)"],
+                           trows))
+    if rep.median_follow_up:
+        f = rep.median_follow_up
+        tables.append(("Median follow-up (reverse Kaplan-Meier, months)",
+                       ["median", "95% CI"], [[_num(f.median_months), _ci(f.ci)]]))
+    if rep.psa_response:
+        s = rep.psa_response
+        n = max(s.n, 1)
+        tables.append((
+            "PSA response at 3 months",
+            ["n", "decrease", "unchanged", "rise", ">=50% decline", "median reduction %",
+             "Wilcoxon p"],
+            [[str(s.n), f"{s.n_decrease} ({100 * s.n_decrease / n:.1f}%)",
+              f"{s.n_unchanged} ({100 * s.n_unchanged / n:.1f}%)",
+              f"{s.n_rise} ({100 * s.n_rise / n:.1f}%)",
+              f"{s.n_decline_50} ({100 * s.n_decline_50 / n:.1f}%)",
+              _num(s.median_reduction_percent), _p(s.wilcoxon_p)]],
+        ))
+    if rep.toxicity:
+        tables.append((
+            "Toxicity (CTCAE v5): patients per worst grade; % of assessed",
+            ["domain", "timepoint", "G0", "G1", "G2", "G3", "G4", "G5", "assessed",
+             "not assessed"],
+            [[r.domain, r.timepoint,
+              *(f"{c} ({_num(p)}%)" if c else "0" for c, p in zip(r.counts, r.percent,
+                                                                   strict=True)),
+              str(r.n_assessed), str(r.n_not_assessed)] for r in rep.toxicity],
+        ))
+    if rep.lesions:
+        s = rep.lesions
+        tables.append((
+            "SUVmax of irradiated lesions",
+            ["lesions", "median pre", "median post", "mean reduction %", "Wilcoxon p"],
+            [[str(s.n_lesions), _num(s.median_pre), _num(s.median_post),
+              _num(s.mean_reduction_percent), _p(s.wilcoxon_p)]],
+        ))
+    return tables
+
+
+def report_markdown(rep: OutcomesReport, title: str = "Outcomes report") -> str:
+    """Render the report as Markdown (tables, methods, warnings).
+
+    Examples
+    --------
+    >>> from rtplan.outcomes import Cohort, PatientRecord
+    >>> pts = [PatientRecord(patient_id="A", fractions=3, total_dose_gy=27, os_months=5,
+    ...                      os_event=1)]
+    >>> report_markdown(outcomes_report(Cohort(patients=pts))).splitlines()[0]
+    '# Outcomes report'
+    """
+    parts = [f"# {title}", ""]
+    for name, headers, rows in report_tables(rep):
+        parts += [f"## {name}", "", _md_table(headers, rows), ""]
+    parts += [
+        "## Methods", "",
+        "Kaplan-Meier estimates with Greenwood variance; 95 % confidence intervals on the "
+        "log scale (R survival's default); medians by R's rule (midpoint on an exact 0.5 "
+        "plateau); NR = not reached. Rates beyond the last follow-up of a group are not "
+        "estimated. Log-rank tests with hypergeometric variance; trend test with scores "
+        "0, 1, 2, ... over ordered groups; pairwise log-rank tests with Holm adjustment. "
+        "Median follow-up by reverse Kaplan-Meier. Months = days / 30.4375. "
+        f"bPFS rule: {rep.bpfs_rule}. PSA and SUVmax before/after: Wilcoxon signed-rank "
+        "(R's default: exact without ties/zeros, else normal approximation with continuity "
+        "correction).", "",
+    ]
+    if rep.warnings:
+        parts += ["## Warnings", ""] + [f"- {w}" for w in rep.warnings] + [""]
+    return "\n".join(parts)
