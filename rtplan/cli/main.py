@@ -13,6 +13,7 @@ from rtplan.errors import RTPlanError
 #: Command modules under ``rtplan.cli``; each has ``register(subparsers)`` which adds its
 #: parser with ``set_defaults(func=...)``; ``func(args) -> int`` returns the exit status.
 _COMMAND_MODULES = [
+    "rtplan.cli.lesions",
     "rtplan.cli.outcomes",
     "rtplan.cli.radiobiology",
 ]

@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy import ndimage
 
 from rtplan.errors import GeometryError, GridMismatchError, InvalidParameterError
@@ -47,11 +47,15 @@ __all__ = [
     "LesionMeasures",
     "LesionSite",
     "OligometastaticCheck",
+    "PETLesion",
+    "PETLesionReport",
+    "PETLesionResult",
     "PETSeedSource",
     "SeedSegmentation",
     "SegmentationMethod",
     "detect_candidates",
     "measure_lesion",
+    "measure_pet_lesions",
     "mitnm_labels",
     "oligometastatic_check",
     "segment_seed",
@@ -602,3 +606,162 @@ def detect_candidates(
             suv_max=float(mx), volume_cc=vol, n_voxels=int(cnt),
         ))
     return sorted(out, key=lambda c: -c.suv_max)
+
+
+class PETLesion(BaseModel):
+    """A lesion of the lesions file: ``{"id", "site", "source"}``.
+
+    ``source`` is a :class:`PETSeedSource` for delineation on the PET; other source kinds
+    (sphere, rtstruct, mask) are carried as plain dicts and only counted for staging.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    site: LesionSite
+    source: PETSeedSource | dict
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _seed(cls, v: object) -> object:
+        if isinstance(v, dict) and v.get("kind") == "pet_seed":
+            return PETSeedSource.model_validate(v)
+        if isinstance(v, dict) and "kind" not in v:
+            raise ValueError("a lesion source needs a 'kind' (pet_seed, sphere, rtstruct, mask)")
+        return v
+
+    @property
+    def is_pet_seed(self) -> bool:
+        """True when the source is a ``pet_seed``."""
+        return isinstance(self.source, PETSeedSource)
+
+
+class PETLesionResult(BaseModel):
+    """Delineation and measures of one ``pet_seed`` lesion."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    site: LesionSite
+    mitnm: str
+    method: SegmentationMethod
+    level: float
+    threshold_suv: float
+    background_suv: float | None
+    measures: LesionMeasures
+    touches_radius: bool
+    excluded_voxels: int
+    warnings: tuple[str, ...] = ()
+
+
+class PETLesionReport(BaseModel):
+    """What :func:`measure_pet_lesions` returns (the ``rtplan lesions --json`` payload)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    normalization: str
+    fwhm_mm: float
+    lesions: tuple[PETLesionResult, ...]
+    not_on_pet: tuple[str, ...] = Field(
+        default=(), description="ids of lesions whose source is not a pet_seed"
+    )
+    mitnm: dict[str, str]
+    oligometastatic: OligometastaticCheck
+    candidates: tuple[Candidate, ...] = ()
+
+
+def measure_pet_lesions(
+    suv: ArrayLike,
+    grid: Grid,
+    lesions: Sequence[PETLesion],
+    *,
+    fwhm_mm: float = 6.0,
+    exclusion_mask: ArrayLike | None = None,
+    normalization: str = "bw",
+    candidates_suv: float | None = None,
+) -> PETLesionReport:
+    """Delineate and measure every ``pet_seed`` lesion; stage all lesions.
+
+    Parameters
+    ----------
+    suv, grid
+        SUV volume and its PET grid.
+    lesions
+        The lesions (all sites count for miTNM and the oligometastatic check; only
+        ``pet_seed`` sources are delineated).
+    fwhm_mm
+        PET resolution (FWHM, mm) for the partial-volume flag.
+    exclusion_mask
+        Boolean mask on ``grid`` never included in a lesion (e.g. bladder).
+    normalization
+        Label of the SUV normalization, reported as is.
+    candidates_suv
+        When given, also list hot regions (SUV >= this) as suggestions; voxels of the
+        delineated lesions and of the exclusion mask are left out.
+
+    Returns
+    -------
+    PETLesionReport
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((20, 20, 20), origin_mm=(0, 0, 0), spacing_mm=(2, 2, 2))
+    >>> suv = np.ones(g.shape); suv[8:12, 8:12, 8:12] = 8.0
+    >>> seed = PETSeedSource(point_mm=(20, 20, 20), max_radius_mm=15)
+    >>> rep = measure_pet_lesions(suv, g, [PETLesion(id="L1", site="bone", source=seed)])
+    >>> r = rep.lesions[0]
+    >>> r.mitnm, r.measures.volume_cc, r.measures.partial_volume_warning
+    ('miM1b', 0.512, True)
+    """
+    ids = [lesion.id for lesion in lesions]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise InvalidParameterError(f"lesion ids must be unique; repeated: {dup}")
+    labels = mitnm_labels([lesion.site for lesion in lesions])
+    results = []
+    union = np.zeros(np.asarray(suv).shape, dtype=bool)
+    for lesion, label in zip(lesions, labels, strict=True):
+        src = lesion.source
+        if not isinstance(src, PETSeedSource):
+            continue
+        seg = segment_seed(
+            suv, grid, src.point_mm, method=src.method, level=src.level,
+            max_radius_mm=src.max_radius_mm, exclusion_mask=exclusion_mask,
+            background_suv=src.background_suv,
+        )
+        m = measure_lesion(suv, grid, seg.mask, fwhm_mm=fwhm_mm)
+        union |= seg.mask
+        warnings = []
+        if seg.touches_radius:
+            warnings.append(
+                f"reaches max_radius_mm {src.max_radius_mm:g}: cut by the radius; check it"
+            )
+        if m.partial_volume_warning:
+            warnings.append(
+                f"equivalent diameter {m.equivalent_diameter_mm:.1f} mm < 2 x FWHM "
+                f"({2 * fwhm_mm:g} mm): threshold volume unreliable (partial volume)"
+            )
+        if seg.excluded_voxels:
+            warnings.append(f"{seg.excluded_voxels} hot voxels left out by the exclusion mask")
+        results.append(PETLesionResult(
+            id=lesion.id, site=lesion.site, mitnm=label, method=src.method, level=src.level,
+            threshold_suv=seg.threshold_suv, background_suv=seg.background_suv, measures=m,
+            touches_radius=seg.touches_radius, excluded_voxels=seg.excluded_voxels,
+            warnings=tuple(warnings),
+        ))
+    cands: tuple[Candidate, ...] = ()
+    if candidates_suv is not None:
+        excl = union if exclusion_mask is None else union | np.asarray(exclusion_mask, bool)
+        cands = tuple(detect_candidates(
+            suv, grid, threshold_suv=candidates_suv, exclusion_mask=excl))
+    return PETLesionReport(
+        normalization=str(normalization),
+        fwhm_mm=float(fwhm_mm),
+        lesions=tuple(results),
+        not_on_pet=tuple(lesion.id for lesion in lesions if not lesion.is_pet_seed),
+        mitnm=dict(zip(ids, labels, strict=True)),
+        oligometastatic=oligometastatic_check([lesion.site for lesion in lesions]),
+        candidates=cands,
+    )
