@@ -19,6 +19,7 @@ SCHEMA_MODELS: dict[str, str] = {
     "radiobiology/plan_preset.json": "rtplan.radiobiology.schedule:PlanPreset:validation",
     "radiobiology/tissue_preset.json": "rtplan.radiobiology.tissues:TissuePreset:validation",
     "radiobiology/eqd2_result.json": "rtplan.radiobiology.analysis:EQD2Result:serialization",
+    "structures/lesions_file.json": "rtplan.structures.spec:LesionsFile:validation",
 }
 
 

@@ -1,0 +1,277 @@
+"""``rtplan structures`` and ``rtplan demo``: targets on a planning CT, to RTSTRUCT."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rtplan._shared.table import format_table
+from rtplan.cli.options import add_force, add_json, new_command, print_json
+from rtplan.errors import InputError, from_validation_error
+
+
+def _progress(quiet: bool):
+    start = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _margin(text: str) -> float | list[float]:
+    parts = [p for p in text.replace(",", " ").split() if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"a margin is one number of mm or six (R,L,A,P,S,I), got {text!r}"
+        ) from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) == 6:
+        return values
+    raise argparse.ArgumentTypeError(
+        f"a margin is one number of mm or six (R,L,A,P,S,I), got {len(values)} values"
+    )
+
+
+def _eni_source(text: str) -> dict:
+    """``RS.dcm:ROI`` -> rtstruct source; ``mask.nii.gz[:label]`` -> mask source."""
+    low = text.lower()
+    if ".nii" in low:
+        path, _, label = text.partition(".nii")
+        rest = label
+        ext = ".nii.gz" if rest.startswith(".gz") else ".nii"
+        rest = rest[3:] if rest.startswith(".gz") else rest
+        src: dict[str, Any] = {"kind": "mask", "path": path + ext}
+        if rest.startswith(":") and rest[1:]:
+            src["label"] = int(rest[1:])
+        return src
+    path, sep, roi = text.rpartition(":")
+    if not sep or not path or not roi:
+        raise InputError(
+            f"--eni-ctv {text!r}: give RTSTRUCT:ROI (e.g. atlas.dcm:CTV_Elective) or a "
+            "NIfTI mask (nodes.nii.gz)"
+        )
+    return {"kind": "rtstruct", "path": path, "roi": roi}
+
+
+def _merge_spec(args: argparse.Namespace):
+    from rtplan.structures.spec import ENISpec, LesionsFile, MarginSpec, load_lesions_file
+
+    spec = load_lesions_file(args.lesions)
+    margins = spec.margins.model_dump()
+    if args.ctv_margin_mm is not None:
+        margins["ctv_margin_mm"] = args.ctv_margin_mm
+    if args.ptv_margin_mm is not None:
+        margins["ptv_margin_mm"] = args.ptv_margin_mm
+    eni = spec.eni.model_dump() if spec.eni is not None else None
+    if args.eni_ctv is not None or args.sib or args.eni_margin_mm is not None:
+        eni = eni or {}
+        if args.eni_ctv is not None:
+            eni["ctv"] = _eni_source(args.eni_ctv)
+        if args.eni_margin_mm is not None:
+            eni["margin_mm"] = args.eni_margin_mm
+        if args.sib:
+            eni["sib"] = True
+    try:
+        return LesionsFile(
+            lesions=spec.lesions,
+            margins=MarginSpec.model_validate(margins),
+            eni=None if eni is None else ENISpec.model_validate(eni),
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc, "margins/ENI options") from None
+
+
+def _body_arg(text: str, ct: Any) -> Any:
+    from rtplan.structures.rtstruct import rtstruct_masks
+
+    if text in ("auto", "none"):
+        return text
+    path, sep, roi = text.rpartition(":")
+    if not sep or not Path(path).is_file():
+        raise InputError(
+            f"--body {text!r}: use auto, none, or RTSTRUCT:ROI (e.g. RS.dcm:BODY)"
+        )
+    return rtstruct_masks(path, ct, [roi])[roi] if roi else None
+
+
+def run_structures(
+    ct_dir: str | Path,
+    lesions_path: str | Path,
+    output: str | Path,
+    *,
+    spec: Any = None,
+    body: str = "auto",
+    inside_skin_mm: float = 0.0,
+    report: str | Path | None = None,
+    force: bool = False,
+    say=None,
+) -> dict:
+    """The whole structure pipeline: load, build, contour, write RTSTRUCT (+ report)."""
+    from rtplan._shared.io import atomic_write_text, check_writable
+    from rtplan.imaging.ct import load_ct_series
+    from rtplan.structures.rtstruct import write_rtstruct
+    from rtplan.structures.spec import load_lesions_file
+    from rtplan.structures.targets import build_targets, targets_to_rois
+
+    say = say or (lambda _m: None)
+    check_writable(output, overwrite=force)
+    if report is not None:
+        check_writable(report, overwrite=force)
+    spec = spec if spec is not None else load_lesions_file(lesions_path)
+    say(f"loading CT from {ct_dir}")
+    ct = load_ct_series(ct_dir)
+    targets = build_targets(
+        spec, ct, body=_body_arg(body, ct), inside_skin_mm=inside_skin_mm, progress=say
+    )
+    rois = targets_to_rois(targets, progress=say)
+    say(f"writing {output}")
+    write_rtstruct(output, ct, rois, overwrite=force)
+    rep = targets.report()
+    rep["rtstruct"] = str(output)
+    if report is not None:
+        atomic_write_text(report, json.dumps(rep, indent=2) + "\n", overwrite=force)
+    return rep
+
+
+def _print_structures(rep: dict) -> None:
+    rows = [
+        [s["name"], s["roi_type"], f"{s['volume_cc']:.2f}", s.get("margin") or "-",
+         s["lesion_id"] or "-", s["source"]]
+        for s in rep["structures"]
+    ]
+    print(format_table(["name", "type", "volume (cc)", "margin", "lesion", "made from"], rows))
+    for w in rep["warnings"]:
+        print(f"warning: {w}")
+
+
+def _run_structures(args: argparse.Namespace) -> int:
+    say = _progress(args.quiet)
+    spec = _merge_spec(args)
+    rep = run_structures(
+        args.ct, args.lesions, args.output, spec=spec, body=args.body,
+        inside_skin_mm=args.inside_skin_mm, report=args.report, force=args.force, say=say,
+    )
+    if args.json:
+        print_json(rep)
+    else:
+        _print_structures(rep)
+        print(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from rtplan._shared.io import atomic_write_text
+    from rtplan.cli.radiobiology import DEFAULT_COMPARE_AB
+    from rtplan.demo import write_demo_inputs
+    from rtplan.radiobiology import PRESETS, compare_plans, ranking_by_alpha_beta
+
+    say = _progress(args.quiet)
+    out = Path(args.output)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise InputError(
+            f"demo folder '{out}' is not empty: choose another folder or pass --force"
+        )
+    say("writing the synthetic pelvis CT, ENI atlas and lesions file")
+    paths = write_demo_inputs(out, overwrite=args.force)
+    rep = run_structures(
+        paths["ct"], paths["lesions"], out / "RS_rtplan.dcm", report=out / "report.json",
+        force=args.force, say=say,
+    )
+    comps = compare_plans([p.plan for p in PRESETS.values()], list(DEFAULT_COMPARE_AB))
+    ranking = ranking_by_alpha_beta(comps, list(DEFAULT_COMPARE_AB))
+    atomic_write_text(
+        out / "schedules.json",
+        json.dumps({"plans": [c.model_dump() for c in comps],
+                    "lesion_ranking": {str(k): v for k, v in ranking.items()}}, indent=2)
+        + "\n",
+        overwrite=args.force,
+    )
+    if args.json:
+        print_json({"structures": rep, "schedules": [c.model_dump() for c in comps]})
+        return 0
+    print(f"demo patient written to {out}/ (ct/, eni_atlas.dcm, lesions.json)\n")
+    _print_structures(rep)
+    print("\nschedules (EQD2 in Gy to the lesion / elective nodes):")
+    rows = []
+    for c in comps:
+        for lv in c.levels:
+            rows.append([c.plan, c.fraction_category, lv.level,
+                         *[f"{r.eqd2_gy:.2f}" for r in lv.results]])
+    print(format_table(["plan", "category", "level",
+                        *[f"a/b={ab:g}" for ab in DEFAULT_COMPARE_AB]], rows))
+    print(f"\nwrote {out / 'RS_rtplan.dcm'}, {out / 'report.json'}, {out / 'schedules.json'}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``structures`` and ``demo``."""
+    p = new_command(
+        sub,
+        "structures",
+        help="GTV/CTV/PTV, ENI and SIB targets on a planning CT, written as RTSTRUCT",
+        description=(
+            "Build the protocol's targets on a planning CT: per lesion GTV, CTV = GTV + "
+            "ctv margin, PTV = CTV + ptv margin (mm; true 3D expansions); with an elective "
+            "nodal CTV, PTV_ENI = CTV + eni margin; with --sib, the boost PTV (union of "
+            "the lesion PTVs) and the elective PTV (PTV_ENI minus the boost PTV). "
+            "Targets are cropped to the body. Writes an RTSTRUCT referencing the CT; "
+            "never overwrites without --force; never modifies inputs."
+        ),
+        example="rtplan structures --ct CT/ --lesions lesions.json -o RS.dcm\n"
+        "rtplan structures --ct CT/ --lesions lesions.json --eni-ctv atlas.dcm:CTV_Elective "
+        "--sib --ctv-margin-mm 2 --ptv-margin-mm 3 -o RS.dcm --report report.json",
+    )
+    p.add_argument("--ct", required=True, metavar="DIR", help="folder of the planning CT")
+    p.add_argument("--lesions", required=True, metavar="FILE",
+                   help="lesions JSON (schema: schemas/structures/lesions_file.json)")
+    p.add_argument("--eni-ctv", metavar="SOURCE",
+                   help="elective nodal CTV: RTSTRUCT:ROI or a NIfTI mask[.nii.gz[:label]]")
+    p.add_argument("--ctv-margin-mm", type=_margin, metavar="M",
+                   help="CTV margin in mm: one value or six 'R,L,A,P,S,I' (default 3)")
+    p.add_argument("--ptv-margin-mm", type=_margin, metavar="M",
+                   help="PTV margin in mm: one value or six 'R,L,A,P,S,I' (default 3)")
+    p.add_argument("--eni-margin-mm", type=_margin, metavar="M",
+                   help="ENI PTV margin in mm (default 5)")
+    p.add_argument("--sib", action="store_true",
+                   help="simultaneous integrated boost: boost PTV and elective PTV")
+    p.add_argument("--body", default="auto", metavar="auto|none|RS:ROI",
+                   help="crop targets to the body: outline from the CT (auto), none, or "
+                   "an RTSTRUCT ROI")
+    p.add_argument("--inside-skin-mm", type=float, default=0.0, metavar="MM",
+                   help="pull targets this many mm inside the skin (default 0)")
+    p.add_argument("-o", "--output", required=True, metavar="RS.dcm", help="RTSTRUCT to write")
+    p.add_argument("--report", metavar="FILE", help="also write a JSON report")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    add_force(p)
+    add_json(p)
+    p.set_defaults(func=_run_structures)
+
+    p = new_command(
+        sub,
+        "demo",
+        help="synthetic pelvis patient: whole structure pipeline with SIB + schedule comparison",
+        description=(
+            "Build a synthetic pelvis-like patient (CT series with body, bones, rectal gas, "
+            "a couch; four PSMA-positive lesions at different sites; an elective nodal "
+            "CTV atlas), run the structure pipeline with ENI and SIB (margins 3/3 mm, ENI "
+            "5 mm) and the schedule comparison (EQD2 in Gy), and write the RTSTRUCT, a "
+            "JSON report and the comparison into DIR."
+        ),
+        example="rtplan demo -o demo-out",
+    )
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    add_force(p)
+    add_json(p)
+    p.set_defaults(func=_run_demo)

@@ -1,0 +1,153 @@
+"""AAPM TG-263 target names, ROI types and display colours.
+
+TG-263 target names are ``<type><classifier><number>[_<dose in cGy>]``: the type
+(``GTV``, ``CTV``, ``PTV``), a lower-case classifier (``n`` nodal, ``m`` metastasis,
+``sb`` surgical bed), a number when several targets share type and classifier, and an
+optional dose suffix in cGy for dose levels (``PTV_6120``). Names have at most 16
+characters and no spaces.
+
+References
+----------
+Mayo CS, Moran JM, Bosch W, et al. American Association of Physicists in Medicine Task
+Group 263: Standardizing nomenclatures in radiation oncology. Int J Radiat Oncol Biol
+Phys 2018;100:1057-1066.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from rtplan.errors import InvalidParameterError
+
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "LesionSite",
+    "RoiType",
+    "colour_for",
+    "dose_suffix",
+    "site_classifier",
+    "target_name",
+    "validate_name",
+]
+
+MAX_NAME_LENGTH = 16
+_VALID = re.compile(r"^[A-Za-z][A-Za-z0-9_^!]*$")
+
+
+class LesionSite(StrEnum):
+    """Anatomical site of a PSMA-positive lesion (the lesions-file contract)."""
+
+    PROSTATE_BED = "prostate_bed"
+    PELVIC_NODE = "pelvic_node"
+    DISTANT_NODE = "distant_node"
+    BONE = "bone"
+    VISCERAL = "visceral"
+
+
+class RoiType(StrEnum):
+    """DICOM RTROIInterpretedType values rtplan writes."""
+
+    GTV = "GTV"
+    CTV = "CTV"
+    PTV = "PTV"
+    EXTERNAL = "EXTERNAL"
+    ORGAN = "ORGAN"
+    CONTROL = "CONTROL"
+
+
+_CLASSIFIER = {
+    LesionSite.PROSTATE_BED: "sb",
+    LesionSite.PELVIC_NODE: "n",
+    LesionSite.DISTANT_NODE: "n",
+    LesionSite.BONE: "m",
+    LesionSite.VISCERAL: "m",
+}
+
+
+def site_classifier(site: LesionSite | str) -> str:
+    """TG-263 classifier of a lesion site: ``n`` (nodes), ``m`` (bone, visceral),
+    ``sb`` (prostate bed, the surgical bed).
+
+    Examples
+    --------
+    >>> site_classifier("pelvic_node"), site_classifier("bone"), site_classifier("prostate_bed")
+    ('n', 'm', 'sb')
+    """
+    return _CLASSIFIER[LesionSite(site)]
+
+
+def dose_suffix(dose_gy: float) -> str:
+    """Dose suffix in whole cGy, e.g. 61.2 Gy -> ``"6120"``.
+
+    >>> dose_suffix(61.2), dose_suffix(57.2), dose_suffix(51)
+    ('6120', '5720', '5100')
+    """
+    cgy = round(float(dose_gy) * 100)
+    if cgy <= 0:
+        raise InvalidParameterError(f"a dose suffix needs a positive dose, got {dose_gy} Gy")
+    return str(cgy)
+
+
+def validate_name(name: str) -> str:
+    """Check a structure name against TG-263's form; return it.
+
+    >>> validate_name("PTV_6120")
+    'PTV_6120'
+    >>> validate_name("PTV boost")
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.InvalidParameterError: structure name 'PTV boost' is not TG-263 compliant: ...
+    """
+    if len(name) > MAX_NAME_LENGTH or not _VALID.match(name):
+        raise InvalidParameterError(
+            f"structure name {name!r} is not TG-263 compliant: at most {MAX_NAME_LENGTH} "
+            "characters, starting with a letter, letters/digits/underscore only, no spaces"
+        )
+    return name
+
+
+def target_name(
+    roi_type: RoiType | str,
+    classifier: str = "",
+    number: int | None = None,
+    dose_gy: float | None = None,
+) -> str:
+    """Compose a TG-263 target name.
+
+    Examples
+    --------
+    >>> target_name("GTV", "n", 1), target_name("PTV", "m", 2)
+    ('GTVn1', 'PTVm2')
+    >>> target_name("PTV", dose_gy=61.2), target_name("CTV", "n", dose_gy=51)
+    ('PTV_6120', 'CTVn_5100')
+    """
+    name = str(RoiType(roi_type)) + classifier + ("" if number is None else str(int(number)))
+    if dose_gy is not None:
+        name += "_" + dose_suffix(dose_gy)
+    return validate_name(name)
+
+
+# Colours: GTV red shades, CTV yellow/orange, PTV blue/cyan, external green.
+_BASE = {
+    RoiType.GTV: [(255, 0, 0), (200, 0, 60), (255, 80, 80), (160, 0, 0), (255, 0, 128)],
+    RoiType.CTV: [(255, 200, 0), (255, 140, 0), (230, 230, 0), (200, 160, 0), (255, 170, 90)],
+    RoiType.PTV: [(0, 128, 255), (0, 200, 255), (80, 80, 255), (0, 90, 180), (120, 160, 255)],
+    RoiType.EXTERNAL: [(0, 200, 0)],
+}
+
+
+def colour_for(roi_type: RoiType | str, index: int) -> tuple[int, int, int]:
+    """A display colour for the ``index``-th ROI of a type (distinct within a type).
+
+    >>> colour_for("GTV", 0), colour_for("PTV", 1)
+    ((255, 0, 0), (0, 200, 255))
+    """
+    t = RoiType(roi_type)
+    palette = _BASE.get(t, [(255, 0, 255)])
+    if index < len(palette):
+        return palette[index]
+    # beyond the palette: rotate the hue deterministically
+    r, g, b = palette[index % len(palette)]
+    k = index // len(palette)
+    return ((r + 37 * k) % 256, (g + 91 * k) % 256, (b + 53 * k) % 256)

@@ -1,0 +1,409 @@
+"""Target construction: GTV -> CTV -> PTV per lesion, ENI with SIB, body cropping.
+
+The protocol (paper in ``shared/papers``): every PSMA-positive lesion is a GTV;
+CTV = GTV + 2-3 mm; PTV = CTV + 2-3 mm; elective nodal irradiation (ENI) gets a 5 mm
+PTV margin, with a simultaneous integrated boost (SIB) to the lesions. With SIB the boost
+PTV is the union of the lesion PTVs and the elective PTV is PTV_ENI minus the boost PTV
+(optionally minus a gap).
+
+All geometry is carried as signed distance fields on the planning CT grid (see
+:class:`~rtplan.structures.SignedDistanceField`): margins are exact 3D Euclidean
+expansions in mm, and contours are extracted on every CT slice plane at sub-voxel
+accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rtplan import __version__
+from rtplan._shared.optional import import_optional
+from rtplan.errors import GeometryError, InputError
+from rtplan.imaging.ct import CTSeries
+from rtplan.imaging.grid import Grid
+from rtplan.structures.body import body_mask
+from rtplan.structures.contour import ROIContours
+from rtplan.structures.naming import RoiType, colour_for, site_classifier, target_name
+from rtplan.structures.spec import (
+    AnisotropicMargin,
+    ENISpec,
+    Lesion,
+    LesionsFile,
+    MaskSource,
+    RTStructSource,
+    SphereSource,
+    margin_warnings,
+)
+
+__all__ = [
+    "Target",
+    "TargetSet",
+    "build_targets",
+    "lesion_gtv",
+    "load_mask_source",
+    "source_mask",
+    "targets_to_rois",
+]
+
+Margin = float | AnisotropicMargin
+
+
+def _ops():
+    # the geometry kernels live in rtplan.structures (margins, booleans, contouring)
+    import rtplan.structures as s
+
+    return s
+
+
+def _margin_arg(m: Margin) -> float | tuple[float, ...]:
+    return m.as_tuple() if isinstance(m, AnisotropicMargin) else float(m)
+
+
+def _margin_text(m: Margin) -> str:
+    if isinstance(m, AnisotropicMargin):
+        return "R{:g}/L{:g}/A{:g}/P{:g}/S{:g}/I{:g} mm".format(*m.as_tuple())
+    return f"{m:g} mm"
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """One target structure.
+
+    Attributes
+    ----------
+    name
+        TG-263 name (``GTVn1``, ``PTV_6120``, ...).
+    roi_type
+        RTROIInterpretedType.
+    sdf
+        The structure as a signed distance field on the CT grid.
+    lesion_id
+        Lesion it derives from (None for ENI, SIB composites and the body).
+    source
+        How it was made, e.g. ``"sphere"``, ``"GTVn1 + 3 mm"``, ``"union(PTVn1, PTVm2)"``.
+    margin
+        Margin text for tables (``"3 mm"``, ``""``).
+    """
+
+    name: str
+    roi_type: RoiType
+    sdf: object
+    lesion_id: str | None
+    source: str
+    margin: str = ""
+
+    def volume_cc(self) -> float:
+        """Volume in cm^3."""
+        return float(_ops().volume_cc(self.sdf))
+
+
+@dataclass(frozen=True, eq=False)
+class TargetSet:
+    """The targets built for one patient, with warnings to show the user."""
+
+    targets: list[Target]
+    warnings: list[str] = field(default_factory=list)
+    body: NDArray[np.bool_] | None = None
+
+    def by_name(self, name: str) -> Target:
+        """The target called ``name``."""
+        for t in self.targets:
+            if t.name == name:
+                return t
+        raise InputError(f"no target {name!r}; targets: {[t.name for t in self.targets]}")
+
+    def report(self) -> dict:
+        """The ``--report`` JSON: ``{"structures": [...], "warnings": [...]}``."""
+        return {
+            "structures": [
+                {
+                    "name": t.name,
+                    "roi_type": str(t.roi_type),
+                    "volume_cc": t.volume_cc(),
+                    "lesion_id": t.lesion_id,
+                    "source": t.source,
+                    "margin": t.margin,
+                }
+                for t in self.targets
+            ],
+            "warnings": list(self.warnings),
+            "rtplan_version": __version__,
+        }
+
+
+# ----------------------------------------------------------------------------- sources
+def load_mask_source(src: MaskSource, grid: Grid) -> NDArray[np.bool_]:
+    """A NIfTI label map on the CT grid as a boolean ``[slice, row, column]`` mask.
+
+    The NIfTI affine (RAS) must map the image onto the CT grid by an axis permutation
+    and flips with the same voxel centres (within 0.05 mm); otherwise resample the mask
+    onto the planning CT first.
+    """
+    nib = import_optional("nibabel", feature="reading mask (NIfTI) lesion sources")
+    path = Path(src.path)
+    if not path.is_file():
+        raise InputError(f"mask file '{path}' does not exist")
+    try:
+        img = nib.load(str(path))
+        data = np.asanyarray(img.dataobj)
+    except Exception as exc:  # nibabel raises many types for bad files
+        raise InputError(f"cannot read mask '{path}' as NIfTI: {exc}") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise InputError(f"mask '{path}' must be 3D, got shape {data.shape}")
+    labels = (data == src.label) if src.label is not None else (data != 0)
+    # voxel index (i, j, k) of NIfTI -> LPS of each axis step and origin
+    aff = np.asarray(img.affine, dtype=float)
+    ras_to_lps = np.diag([-1.0, -1.0, 1.0])
+    steps = ras_to_lps @ aff[:3, :3]  # columns: LPS step per NIfTI axis
+    origin = ras_to_lps @ aff[:3, 3]
+    # express in grid local frame (mm along slice, row, column axes)
+    local_steps = grid.direction @ steps  # rows: grid axes, cols: nifti axes
+    spacing = np.asarray(grid.spacing_mm)
+    perm = [-1, -1, -1]
+    flips = [False, False, False]
+    for nax in range(3):
+        col = local_steps[:, nax]
+        gax = int(np.argmax(np.abs(col)))
+        if not np.allclose(np.delete(col, gax), 0, atol=1e-3) or not np.isclose(
+            abs(col[gax]), spacing[gax], atol=0.05
+        ):
+            raise GeometryError(
+                f"mask '{path}' is not on the planning CT grid (its axes/spacing differ): "
+                "resample it onto the CT (nearest neighbour) and try again"
+            )
+        perm[gax] = nax
+        flips[gax] = col[gax] < 0
+    if sorted(perm) != [0, 1, 2] or not grid.is_regular:
+        raise GeometryError(f"mask '{path}' axes do not map one-to-one onto the CT grid")
+    arr = np.transpose(labels, perm)
+    for gax in range(3):
+        if flips[gax]:
+            arr = np.flip(arr, axis=gax)
+    if arr.shape != grid.shape:
+        raise GeometryError(
+            f"mask '{path}' has shape {arr.shape} on the CT axes, the CT grid {grid.shape}: "
+            "resample it onto the planning CT"
+        )
+    # the voxel that lands at index [0,0,0] must sit at the grid origin
+    first = np.array([0 if not flips[g] else grid.shape[g] - 1 for g in range(3)])
+    nifti_index = np.zeros(3)
+    for g in range(3):
+        nifti_index[perm[g]] = first[g]
+    pos = origin + steps @ nifti_index
+    if not np.allclose(pos, grid.origin_mm, atol=0.05):
+        raise GeometryError(
+            f"mask '{path}' is offset from the planning CT by "
+            f"{np.round(pos - grid.origin_mm, 2).tolist()} mm: resample it onto the CT"
+        )
+    return np.ascontiguousarray(arr, dtype=bool)
+
+
+def source_mask(
+    src: RTStructSource | MaskSource,
+    ct: CTSeries,
+    cache: dict | None = None,
+) -> NDArray[np.bool_]:
+    """Mask of an ROI (RTSTRUCT) or label map (NIfTI) on the CT grid."""
+    from rtplan.structures.rtstruct import read_rtstruct, rtstruct_masks
+
+    if isinstance(src, MaskSource):
+        mask = load_mask_source(src, ct.grid)
+    else:
+        cache = {} if cache is None else cache
+        path = str(Path(src.path))
+        if not os.path.isfile(path):
+            raise InputError(f"RTSTRUCT '{path}' does not exist")
+        if path not in cache:
+            cache[path] = read_rtstruct(path)
+        mask = rtstruct_masks(cache[path], ct, [src.roi])[cache[path].roi(src.roi).name]
+    if not mask.any():
+        where = src.roi if isinstance(src, RTStructSource) else src.path
+        raise InputError(f"source {where!r} is empty on the planning CT grid")
+    return mask
+
+
+def lesion_gtv(lesion: Lesion, ct: CTSeries, cache: dict | None = None) -> object:
+    """The GTV of a lesion as a signed distance field on the CT grid."""
+    s = _ops()
+    src = lesion.source
+    if isinstance(src, SphereSource):
+        idx = ct.grid.world_to_index(np.asarray(src.center_mm))
+        if np.any(idx < -0.5) or np.any(idx > np.asarray(ct.grid.shape) - 0.5):
+            raise GeometryError(
+                f"lesion {lesion.id}: centre {list(src.center_mm)} mm lies outside the "
+                "planning CT: check the coordinates (DICOM patient LPS, mm)"
+            )
+        return s.sdf_from_sphere(ct.grid, center_mm=src.center_mm, radius_mm=src.diameter_mm / 2)
+    return s.sdf_from_mask(source_mask(src, ct, cache), ct.grid)
+
+
+# ----------------------------------------------------------------------------- pipeline
+def build_targets(
+    spec: LesionsFile,
+    ct: CTSeries,
+    *,
+    eni: ENISpec | None = None,
+    body: str | NDArray[np.bool_] | None = "auto",
+    inside_skin_mm: float = 0.0,
+    progress: Callable[[str], None] | None = None,
+) -> TargetSet:
+    """Build GTV/CTV/PTV per lesion, and ENI/SIB volumes, on the planning CT.
+
+    Parameters
+    ----------
+    spec
+        The lesions file (margins from ``spec.margins``; ENI from ``eni`` or
+        ``spec.eni``).
+    ct
+        The planning CT.
+    body
+        ``"auto"`` (outline from the CT), ``None``/``"none"`` (no cropping, for a CT
+        whose field of view cuts through the patient), or a boolean body mask on the CT
+        grid.
+    inside_skin_mm
+        Pull targets this many mm inside the skin (0 = crop at the skin).
+    progress
+        Called with a short message before each long step.
+
+    Returns
+    -------
+    TargetSet
+    """
+    s = _ops()
+    say = progress or (lambda _msg: None)
+    eni = eni if eni is not None else spec.eni
+    warnings = margin_warnings(spec.margins)
+    cache: dict = {}
+    grid = ct.grid
+
+    body_arr: NDArray[np.bool_] | None
+    if isinstance(body, str):
+        if body == "auto":
+            say("finding the body outline")
+            body_arr = body_mask(ct.volume_hu, grid)
+        elif body == "none":
+            body_arr = None
+        else:
+            raise InputError(f"body must be 'auto', 'none' or a mask, got {body!r}")
+    elif body is None:
+        body_arr = None
+    else:
+        body_arr = np.asarray(body, dtype=bool)
+        if body_arr.shape != grid.shape:
+            raise GeometryError(
+                f"body mask shape {body_arr.shape} does not match the CT grid {grid.shape}"
+            )
+    if inside_skin_mm and body_arr is None:
+        raise InputError("pulling targets inside the skin needs a body outline (not 'none')")
+
+    def crop(sdf):
+        return sdf if body_arr is None else s.crop_to_mask(sdf, body_arr, inside_skin_mm)
+
+    ctv_m, ptv_m = spec.margins.ctv_margin_mm, spec.margins.ptv_margin_mm
+    targets: list[Target] = []
+    numbers: dict[str, int] = {}
+    lesion_ptvs: list[Target] = []
+
+    for lesion in spec.lesions:
+        cls = site_classifier(lesion.site)
+        numbers[cls] = numbers.get(cls, 0) + 1
+        k = numbers[cls]
+        say(f"lesion {lesion.id}: GTV, CTV (+{_margin_text(ctv_m)}), PTV (+{_margin_text(ptv_m)})")
+        gtv = lesion_gtv(lesion, ct, cache)
+        ctv = s.expand(gtv, _margin_arg(ctv_m))
+        ptv = s.expand(ctv, _margin_arg(ptv_m))
+        gname, cname, pname = (target_name(t, cls, k) for t in ("GTV", "CTV", "PTV"))
+        kind = lesion.source.kind
+        made = [
+            Target(gname, RoiType.GTV, crop(gtv), lesion.id, kind, ""),
+            Target(cname, RoiType.CTV, crop(ctv), lesion.id, f"{gname} + {_margin_text(ctv_m)}",
+                   _margin_text(ctv_m)),
+            Target(pname, RoiType.PTV, crop(ptv), lesion.id, f"{cname} + {_margin_text(ptv_m)}",
+                   _margin_text(ptv_m)),
+        ]
+        for t in made:
+            if t.sdf.is_empty:
+                warnings.append(
+                    f"{t.name} is empty after cropping to the body: check lesion "
+                    f"{lesion.id}'s position"
+                )
+        targets += made
+        lesion_ptvs.append(made[2])
+
+    if eni is not None:
+        if eni.ctv is None:
+            raise InputError(
+                "ENI needs the elective nodal CTV: give --eni-ctv RS.dcm:ROI (or a .nii.gz "
+                "mask), or an 'eni': {'ctv': ...} section in the lesions file"
+            )
+        say("elective nodal CTV and PTV")
+        ctv_eni = s.sdf_from_mask(source_mask(eni.ctv, ct, cache), grid)
+        ptv_eni = crop(s.expand(ctv_eni, _margin_arg(eni.margin_mm)))
+        dose = eni.elective_dose_gy
+        cname = target_name("CTV", "n", dose_gy=dose)
+        pname = target_name("PTV", "n", dose_gy=dose)
+        eni_src = eni.ctv.roi if isinstance(eni.ctv, RTStructSource) else Path(eni.ctv.path).name
+        targets.append(Target(cname, RoiType.CTV, crop(ctv_eni), None, f"ENI CTV ({eni_src})"))
+        targets.append(
+            Target(pname, RoiType.PTV, ptv_eni, None, f"{cname} + {_margin_text(eni.margin_mm)}",
+                   _margin_text(eni.margin_mm))
+        )
+        if eni.margin_mm != 5.0 and not isinstance(eni.margin_mm, AnisotropicMargin):
+            warnings.append(
+                f"ENI PTV margin {eni.margin_mm:g} mm differs from the protocol's 5 mm"
+            )
+        if eni.sib:
+            say("SIB: boost PTV and elective PTV")
+            boost = s.union(*[t.sdf for t in lesion_ptvs])
+            bname = target_name("PTV", dose_gy=eni.boost_dose_gy)
+            ename = target_name("PTV", dose_gy=eni.elective_dose_gy)
+            if bname == ename:
+                raise InputError("boost and elective doses must differ for SIB names")
+            elective = s.difference(ptv_eni, boost, gap_mm=eni.gap_mm)
+            gap = f" - {eni.gap_mm:g} mm gap" if eni.gap_mm > 0 else ""
+            targets.append(Target(bname, RoiType.PTV, boost, None,
+                                  "union(" + ", ".join(t.name for t in lesion_ptvs) + ")"))
+            targets.append(Target(ename, RoiType.PTV, elective, None, f"{pname} - {bname}{gap}"))
+
+    if body_arr is not None:
+        targets.append(
+            Target("External", RoiType.EXTERNAL, s.sdf_from_mask(body_arr, grid), None,
+                   "body outline" if isinstance(body, str) else "body ROI")
+        )
+    return TargetSet(targets=targets, warnings=warnings, body=body_arr)
+
+
+def targets_to_rois(
+    targets: TargetSet | Sequence[Target],
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[ROIContours]:
+    """Contour every target on the CT slices, with TG-263 names, ROI types and colours."""
+    s = _ops()
+    say = progress or (lambda _msg: None)
+    items = targets.targets if isinstance(targets, TargetSet) else list(targets)
+    counters: dict[RoiType, int] = {}
+    rois = []
+    for t in items:
+        say(f"contouring {t.name}")
+        i = counters.get(t.roi_type, 0)
+        counters[t.roi_type] = i + 1
+        desc = f"{t.source}; rtplan {__version__}"
+        rois.append(
+            ROIContours(
+                name=t.name,
+                roi_type=str(t.roi_type),
+                color=colour_for(t.roi_type, i),
+                contours=s.contours_from_sdf(t.sdf),
+                description=desc[:64],
+            )
+        )
+    return rois
