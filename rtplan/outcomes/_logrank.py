@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from rtplan.errors import InvalidParameterError
-from rtplan.outcomes._km import _as_time_event
+from rtplan.outcomes._km import _as_time_event, _count_at, _distinct_sorted
 
 __all__ = [
     "LogrankResult",
@@ -82,22 +82,32 @@ class PairwiseResult:
 
 
 def _labels(values: ArrayLike, what: str, n: int) -> NDArray:
-    arr = np.asarray(values, dtype=object).ravel()
+    arr = np.asarray(values).ravel()
+    if arr.dtype.kind not in "iubUS":
+        arr = arr.astype(object) if arr.dtype.kind != "f" else arr
     if arr.size != n:
         raise InvalidParameterError(
             f"{what} has {arr.size} values but time has {n}: give one per subject"
         )
-    missing = [i for i, v in enumerate(arr) if v is None or (isinstance(v, float) and v != v)]
-    if missing:
+    if arr.dtype.kind == "f":
+        bad = np.isnan(arr)
+    elif arr.dtype == object:
+        bad = np.equal(arr, None) | np.not_equal(arr, arr)  # None or NaN
+    else:
+        bad = np.zeros(n, dtype=bool)
+    if bad.any():
         raise InvalidParameterError(
-            f"{what} is missing at positions {missing[:5]}: drop those subjects first "
-            "(R drops them with na.action)"
+            f"{what} is missing at positions {np.flatnonzero(bad)[:5].tolist()}: drop those "
+            "subjects first (R drops them with na.action)"
         )
     return arr
 
 
 def _codes(arr: NDArray, levels: Sequence[Any] | None = None) -> tuple[list[Any], NDArray]:
-    present = set(arr.tolist())
+    if arr.dtype == object:
+        present = set(arr.tolist())
+    else:
+        present = set(np.unique(arr).tolist())
     if levels is None:
         try:
             levels = sorted(present)
@@ -112,6 +122,11 @@ def _codes(arr: NDArray, levels: Sequence[Any] | None = None) -> tuple[list[Any]
             raise InvalidParameterError(
                 f"groups {unknown} are not in levels {levels}: add them or drop those subjects"
             )
+    if len(levels) <= 64:
+        codes = np.zeros(arr.size, dtype=np.int64)
+        for i, lv in enumerate(levels[1:], start=1):
+            codes[arr == lv] = i
+        return levels, codes
     index = {lv: i for i, lv in enumerate(levels)}
     return levels, np.fromiter((index[v] for v in arr.tolist()), dtype=np.int64, count=arr.size)
 
@@ -128,11 +143,15 @@ def _survdiff(
     ]
     for sel in strata:
         t, e, g = time[sel], event[sel], gidx[sel]
-        ut, inv = np.unique(t, return_inverse=True)
+        ut, _ = _distinct_sorted(np.sort(t))
         m = ut.size
-        key = inv * k + g
-        cnt = np.bincount(key, minlength=m * k).reshape(m, k).astype(float)
-        dth = np.bincount(key, weights=e, minlength=m * k).reshape(m, k)
+        cnt = np.zeros((m, k))
+        dth = np.zeros((m, k))
+        ev = e == 1
+        for j in range(k):
+            in_j = g == j
+            cnt[:, j] = _count_at(ut, t[in_j])
+            dth[:, j] = _count_at(ut, t[in_j & ev])
         nrisk = cnt[::-1].cumsum(axis=0)[::-1]
         n = nrisk.sum(axis=1)
         d = dth.sum(axis=1)
