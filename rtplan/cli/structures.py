@@ -113,6 +113,7 @@ def run_structures(
     spec: Any = None,
     body: str = "auto",
     inside_skin_mm: float = 0.0,
+    pet_dir: str | Path | None = None,
     report: str | Path | None = None,
     force: bool = False,
     say=None,
@@ -131,8 +132,15 @@ def run_structures(
     spec = spec if spec is not None else load_lesions_file(lesions_path)
     say(f"loading CT from {ct_dir}")
     ct = load_ct_series(ct_dir)
+    pet = None
+    if pet_dir is not None:
+        from rtplan.imaging import load_pet
+
+        say(f"loading PET from {pet_dir} (SUVbw)")
+        pet = load_pet(pet_dir)
     targets = build_targets(
-        spec, ct, body=_body_arg(body, ct), inside_skin_mm=inside_skin_mm, progress=say
+        spec, ct, body=_body_arg(body, ct), inside_skin_mm=inside_skin_mm, pet=pet,
+        progress=say,
     )
     rois = targets_to_rois(targets, progress=say)
     say(f"writing {output}")
@@ -160,7 +168,8 @@ def _run_structures(args: argparse.Namespace) -> int:
     spec = _merge_spec(args)
     rep = run_structures(
         args.ct, args.lesions, args.output, spec=spec, body=args.body,
-        inside_skin_mm=args.inside_skin_mm, report=args.report, force=args.force, say=say,
+        inside_skin_mm=args.inside_skin_mm, pet_dir=args.pet, report=args.report,
+        force=args.force, say=say,
     )
     if args.json:
         print_json(rep)
@@ -235,6 +244,8 @@ def register(sub: Any) -> None:
     p.add_argument("--ct", required=True, metavar="DIR", help="folder of the planning CT")
     p.add_argument("--lesions", required=True, metavar="FILE",
                    help="lesions JSON (schema: schemas/structures/lesions_file.json)")
+    p.add_argument("--pet", metavar="DIR",
+                   help="PET series (same frame of reference) for pet_seed lesion sources")
     p.add_argument("--eni-ctv", metavar="SOURCE",
                    help="elective nodal CTV: RTSTRUCT:ROI or a NIfTI mask[.nii.gz[:label]]")
     p.add_argument("--ctv-margin-mm", type=_margin, metavar="M",

@@ -7,7 +7,11 @@ Contract (JSON)::
                  {"id": "L2", "site": "bone",
                   "source": {"kind": "rtstruct", "path": "RS.dcm", "roi": "GTV-1"}},
                  {"id": "L3", "site": "visceral",
-                  "source": {"kind": "mask", "path": "L3.nii.gz"}}],
+                  "source": {"kind": "mask", "path": "L3.nii.gz"}},
+                 {"id": "L4", "site": "distant_node",
+                  "source": {"kind": "pet_seed", "point_mm": [x, y, z],
+                             "method": "background_adaptive", "level": 0.4,
+                             "max_radius_mm": 25}}],
      "margins": {"ctv_margin_mm": 3, "ptv_margin_mm": 3},
      "eni": {"ctv": {"kind": "rtstruct", "path": "RS_atlas.dcm", "roi": "CTVn"},
              "margin_mm": 5, "sib": true}}
@@ -25,6 +29,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rtplan.errors import InputError, from_validation_error
+from rtplan.imaging.pet_lesions import PETSeedSource
 from rtplan.structures.naming import LesionSite
 
 __all__ = [
@@ -35,6 +40,7 @@ __all__ = [
     "LesionsFile",
     "MarginSpec",
     "MaskSource",
+    "PETSeedSource",
     "RTStructSource",
     "SphereSource",
     "load_lesions_file",
@@ -80,7 +86,7 @@ class MaskSource(_Model):
 
 
 LesionSource = Annotated[
-    SphereSource | RTStructSource | MaskSource, Field(discriminator="kind")
+    SphereSource | RTStructSource | MaskSource | PETSeedSource, Field(discriminator="kind")
 ]
 
 

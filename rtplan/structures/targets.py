@@ -36,6 +36,7 @@ from rtplan.structures.spec import (
     Lesion,
     LesionsFile,
     MaskSource,
+    PETSeedSource,
     RTStructSource,
     SphereSource,
     margin_warnings,
@@ -47,6 +48,7 @@ __all__ = [
     "build_targets",
     "lesion_gtv",
     "load_mask_source",
+    "resample_mask_nearest",
     "source_mask",
     "targets_to_rois",
 ]
@@ -230,10 +232,85 @@ def source_mask(
     return mask
 
 
-def lesion_gtv(lesion: Lesion, ct: CTSeries, cache: dict | None = None) -> object:
-    """The GTV of a lesion as a signed distance field on the CT grid."""
+def resample_mask_nearest(
+    mask: NDArray[np.bool_], source: Grid, target: Grid
+) -> NDArray[np.bool_]:
+    """Resample a boolean mask to another grid in the same frame of reference.
+
+    Each target voxel takes the value of the source voxel containing its centre
+    (nearest neighbour); only the target voxels within the mask's bounding box (plus
+    one source voxel) are visited.
+
+    Examples
+    --------
+    >>> src = Grid((4, 4, 4), origin_mm=(0, 0, 0), spacing_mm=(4, 4, 4))
+    >>> dst = Grid((8, 8, 8), origin_mm=(-1, -1, -1), spacing_mm=(2, 2, 2))
+    >>> m = np.zeros(src.shape, bool); m[1, 1, 1] = True      # box 2..6 mm on each axis
+    >>> int(resample_mask_nearest(m, src, dst).sum())          # centres 3 and 5 mm: 2^3
+    8
+    """
+    m = np.asarray(mask, dtype=bool)
+    out = np.zeros(target.shape, dtype=bool)
+    idx = np.argwhere(m)
+    if idx.size == 0:
+        return out
+    lo, hi = idx.min(axis=0) - 1.0, idx.max(axis=0) + 1.0
+    corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
+                        for c in (lo[2], hi[2])])
+    t_idx = target.world_to_index(source.index_to_world(corners))
+    t_lo = np.clip(np.floor(t_idx.min(axis=0)).astype(int), 0, np.array(target.shape) - 1)
+    t_hi = np.clip(np.ceil(t_idx.max(axis=0)).astype(int) + 1, 0, np.array(target.shape))
+    if np.any(t_hi <= t_lo):
+        return out
+    kk, ii, jj = np.meshgrid(*[np.arange(a, b) for a, b in zip(t_lo, t_hi, strict=True)],
+                             indexing="ij")
+    pts = target.index_to_world(np.stack([kk, ii, jj], axis=-1).astype(float))
+    s_idx = np.rint(source.world_to_index(pts)).astype(int)
+    inside = np.all((s_idx >= 0) & (s_idx < np.array(source.shape)), axis=-1)
+    vals = np.zeros(inside.shape, dtype=bool)
+    si = s_idx[inside]
+    vals[inside] = m[si[:, 0], si[:, 1], si[:, 2]]
+    out[t_lo[0]:t_hi[0], t_lo[1]:t_hi[1], t_lo[2]:t_hi[2]] = vals
+    return out
+
+
+def _pet_gtv_mask(src: PETSeedSource, lesion_id: str, ct: CTSeries, pet) -> NDArray[np.bool_]:
+    from rtplan.imaging.pet_lesions import segment_seed
+
+    if pet is None:
+        raise InputError(
+            f"lesion {lesion_id} is a pet_seed source: give the PET series (--pet DIR)"
+        )
+    if (pet.frame_of_reference_uid and ct.frame_of_reference_uid
+            and pet.frame_of_reference_uid != ct.frame_of_reference_uid):
+        raise GeometryError(
+            f"PET (FrameOfReferenceUID {pet.frame_of_reference_uid}) and planning CT "
+            f"({ct.frame_of_reference_uid}) are in different frames of reference: "
+            "register them first (rigid registration is not supported yet)"
+        )
+    seg = segment_seed(pet.suv, pet.grid, src.point_mm, method=src.method, level=src.level,
+                       max_radius_mm=src.max_radius_mm, background_suv=src.background_suv)
+    mask = resample_mask_nearest(seg.mask, pet.grid, ct.grid)
+    if not mask.any():
+        raise GeometryError(
+            f"lesion {lesion_id}: the PET delineation lies outside the planning CT"
+        )
+    return mask
+
+
+def lesion_gtv(
+    lesion: Lesion, ct: CTSeries, cache: dict | None = None, pet: object | None = None
+) -> object:
+    """The GTV of a lesion as a signed distance field on the CT grid.
+
+    ``pet`` (a :class:`~rtplan.imaging.PETVolume` in the CT's frame of reference) is
+    needed for ``pet_seed`` sources: the lesion is delineated on the native PET grid and
+    the mask resampled onto the CT grid (nearest neighbour).
+    """
     s = _ops()
     src = lesion.source
+    if isinstance(src, PETSeedSource):
+        return s.sdf_from_mask(_pet_gtv_mask(src, lesion.id, ct, pet), ct.grid)
     if isinstance(src, SphereSource):
         idx = ct.grid.world_to_index(np.asarray(src.center_mm))
         if np.any(idx < -0.5) or np.any(idx > np.asarray(ct.grid.shape) - 0.5):
@@ -253,6 +330,7 @@ def build_targets(
     eni: ENISpec | None = None,
     body: str | NDArray[np.bool_] | None = "auto",
     inside_skin_mm: float = 0.0,
+    pet: object | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TargetSet:
     """Build GTV/CTV/PTV per lesion, and ENI/SIB volumes, on the planning CT.
@@ -270,6 +348,8 @@ def build_targets(
         grid.
     inside_skin_mm
         Pull targets this many mm inside the skin (0 = crop at the skin).
+    pet
+        The PET (:func:`rtplan.imaging.load_pet`) for ``pet_seed`` lesions.
     progress
         Called with a short message before each long step.
 
@@ -317,7 +397,7 @@ def build_targets(
         numbers[cls] = numbers.get(cls, 0) + 1
         k = numbers[cls]
         say(f"lesion {lesion.id}: GTV, CTV (+{_margin_text(ctv_m)}), PTV (+{_margin_text(ptv_m)})")
-        gtv = lesion_gtv(lesion, ct, cache)
+        gtv = lesion_gtv(lesion, ct, cache, pet)
         ctv = s.expand(gtv, _margin_arg(ctv_m))
         ptv = s.expand(ctv, _margin_arg(ptv_m))
         gname, cname, pname = (target_name(t, cls, k) for t in ("GTV", "CTV", "PTV"))

@@ -203,3 +203,38 @@ def test_tg263_names():
         assert validate_name(n) == n and len(n) <= 16
     with pytest.raises(InputError):
         validate_name("PTV_very_long_name_1")
+
+
+def _pet_volume(ct, for_uid):
+    from rtplan.imaging import PETVolume, SUVNormalization
+
+    # 2 mm isotropic PET in the CT frame: a uniform sphere (r 7 mm, SUV 10) in SUV 1
+    g = Grid((24, 40, 40), origin_mm=(-39.0, -39.0, -23.0), spacing_mm=(2.0, 2.0, 2.0))
+    k, i, j = np.meshgrid(*[np.arange(n) for n in g.shape], indexing="ij")
+    pts = g.index_to_world(np.stack([k, i, j], -1).astype(float))
+    centre = np.array([1.0, -3.0, 1.0])
+    suv = np.where(np.linalg.norm(pts - centre, axis=-1) <= 7.0, 10.0, 1.0).astype(np.float32)
+    return PETVolume(suv=suv, grid=g, provenance=(), normalization=SUVNormalization("bw"),
+                     frame_of_reference_uid=for_uid), centre
+
+
+def test_pet_seed_lesion(ct):
+    pet, centre = _pet_volume(ct, ct.frame_of_reference_uid)
+    spec = spec_for([{"id": "P1", "site": "distant_node",
+                      "source": {"kind": "pet_seed", "point_mm": [2.0, -2.0, 0.0],
+                                 "method": "percent_max", "level": 0.5}}],
+                    margins={"ctv_margin_mm": 2, "ptv_margin_mm": 3})
+    ts = build_targets(spec, ct, body="none", pet=pet)
+    # PET voxels (2 mm) with centres inside r = 7 mm, resampled to the CT grid: the
+    # volume is that of a sphere of ~7 mm (voxelisation error < 10 %)
+    assert ts.by_name("GTVn1").volume_cc() == pytest.approx(sphere_volume_cc(7.0), rel=0.10)
+    # the GTV is a union of 2 mm PET voxels whose centres lie within 7 mm: it contains the
+    # ball of radius 7 - sqrt(3) and lies in the ball of 7 + sqrt(3) (half-diagonal), so
+    # the PTV (+ 5 mm) lies between balls of radius 12 -/+ sqrt(3)
+    v = ts.by_name("PTVn1").volume_cc()
+    assert sphere_volume_cc(12.0 - 3**0.5) < v < sphere_volume_cc(12.0 + 3**0.5)
+    with pytest.raises(InputError, match="--pet"):
+        build_targets(spec, ct, body="none")
+    other, _ = _pet_volume(ct, "1.2.3.4")
+    with pytest.raises(GeometryError, match="frames of reference"):
+        build_targets(spec, ct, body="none", pet=other)
