@@ -219,7 +219,7 @@ def _pet_volume(ct, for_uid):
 
 
 def test_pet_seed_lesion(ct):
-    pet, centre = _pet_volume(ct, ct.frame_of_reference_uid)
+    pet, _ = _pet_volume(ct, ct.frame_of_reference_uid)
     spec = spec_for([{"id": "P1", "site": "distant_node",
                       "source": {"kind": "pet_seed", "point_mm": [2.0, -2.0, 0.0],
                                  "method": "percent_max", "level": 0.5}}],
