@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from rtplan.errors import DicomError
 
-__all__ = ["ds_strings", "format_ds"]
+__all__ = ["ds_bytes", "ds_strings", "format_ds"]
 
 #: DICOM limits a Decimal String (DS) value to 16 characters.
 DS_MAX_CHARS = 16
@@ -61,3 +61,26 @@ def ds_strings(values: Iterable[float], decimals: int = 6) -> list[str]:
     ['0.5', '0.333333']
     """
     return [format_ds(v, decimals) for v in values]
+
+
+def ds_bytes(values: Iterable[float], decimals: int = 6) -> bytes:
+    """A DS multi-value as the bytes DICOM stores: backslash-separated, even length.
+
+    Same text as :func:`ds_strings`, but fast for the many values of contour data:
+    numbers below 1e8 in magnitude always fit 16 characters with 6 decimals.
+
+    Examples
+    --------
+    >>> ds_bytes([1.5, 2.5])  # padded to an even length
+    b'1.5\\\\2.5 '
+    >>> ds_bytes([-0.0000001, 2 / 3])
+    b'0\\\\0.666667'
+    """
+    vals = [float(v) for v in values]
+    if decimals == 6 and all(math.isfinite(v) and abs(v) < 1e8 for v in vals):
+        texts = [f"{v:.6f}".rstrip("0").rstrip(".") for v in vals]
+        texts = ["0" if t == "-0" else t for t in texts]
+    else:
+        texts = ds_strings(vals, decimals)
+    data = "\\".join(texts).encode("ascii")
+    return data + b" " if len(data) % 2 else data

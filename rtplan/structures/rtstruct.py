@@ -27,13 +27,20 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from numpy.typing import ArrayLike, NDArray
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.uid import ExplicitVRLittleEndian, RTStructureSetStorage, generate_uid
+from pydicom.tag import Tag
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    RTStructureSetStorage,
+    generate_uid,
+)
 
 from rtplan import __version__
-from rtplan._shared.dicom import ds_strings
+from rtplan._shared.dicom import ds_bytes
 from rtplan._shared.io import atomic_write
 from rtplan.errors import (
     DicomError,
@@ -72,6 +79,10 @@ _GENERATION_ALGORITHMS = ("AUTOMATIC", "SEMIAUTOMATIC", "MANUAL")
 _STUDY_COMPONENT_CLASS = "1.2.840.10008.3.1.2.3.1"
 #: Largest distance (mm) of a written contour point from its slice plane.
 _WRITE_PLANE_TOL_MM = 0.01
+#: ContourData (3006,0050).
+_CONTOUR_DATA = Tag(0x3006, 0x0050)
+#: Longest value an explicit-VR DS element can hold (16-bit length).
+_EXPLICIT_MAX_BYTES = 0xFFFE
 #: Index-space rounding that makes points on voxel centres/edges exact.
 _SNAP = 1e-6
 
@@ -269,6 +280,7 @@ def build_rtstruct(
     ds.ReferencedFrameOfReferenceSequence = DicomSequence([for_ref])
 
     ss_rois, roi_contours, observations = [], [], []
+    longest = 0
     for number, roi in enumerate(rois, start=1):
         item = Dataset()
         item.ROINumber = number
@@ -297,7 +309,12 @@ def build_rtstruct(
                 )
                 citem.ContourGeometricType = "CLOSED_PLANAR"
                 citem.NumberOfContourPoints = c.n_points
-                citem.ContourData = ds_strings(c.points_mm.ravel())
+                data = ds_bytes(c.points_mm.ravel().tolist())
+                longest = max(longest, len(data))
+                # raw DS bytes: the text is already valid, skip per-value conversion
+                citem[_CONTOUR_DATA] = RawDataElement(
+                    _CONTOUR_DATA, "DS", len(data), data, 0, False, True
+                )
                 seq.append(citem)
             rc.ContourSequence = DicomSequence(seq)
         roi_contours.append(rc)
@@ -311,6 +328,15 @@ def build_rtstruct(
     ds.StructureSetROISequence = DicomSequence(ss_rois)
     ds.ROIContourSequence = DicomSequence(roi_contours)
     ds.RTROIObservationsSequence = DicomSequence(observations)
+    implicit = longest > _EXPLICIT_MAX_BYTES
+    if implicit:
+        # explicit VR stores a DS length in 16 bits: long contours need implicit VR
+        meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    for rc in roi_contours:
+        for citem in rc.get("ContourSequence", []):
+            # mark the items as already encoded so that pydicom writes the raw contour
+            # bytes as they are instead of converting every value (slow)
+            citem.set_original_encoding(implicit, True, citem._character_set)
     return ds
 
 

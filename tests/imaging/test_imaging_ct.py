@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import shared_path
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from conftest import shared_path
 from rtplan.errors import GeometryError, OutputExistsError, SeriesError
 from rtplan.imaging import CTSeries, Grid, load_ct_series, write_ct_series
 

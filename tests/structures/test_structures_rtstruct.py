@@ -420,3 +420,18 @@ def test_real_eclipse_rtstruct_areas_match_polygons():
             k = round((p_z - grid.origin_mm[2]) / 3.0)
             np.testing.assert_array_equal(
                 masks[name][k], shapely.contains_xy(even_odd(polys), x, y))
+
+
+def test_long_contour_is_written_with_implicit_vr(ct, tmp_path):
+    # 6000 points x 3 values x ~10 characters > 65534 bytes, the explicit-VR DS limit
+    g = ct.grid
+    c = circle(g, 3, (0.7, -0.4), 15.0, n=6000)
+    path = write_rtstruct(tmp_path / "big.dcm", ct, [ROIContours("Big", "EXTERNAL", (1, 2, 3),
+                                                                  [c])])
+    ds = pydicom.dcmread(path)
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.ImplicitVRLittleEndian
+    assert len(ds.ROIContourSequence[0].ContourSequence[0].ContourData) == 18000
+    assert [ln for ln in dciodvfy_lines(path) if ln.startswith("Error")] == []
+    x, y = centres_xy(g)
+    np.testing.assert_array_equal(rtstruct_masks(path, ct)["Big"][3],
+                                  shapely.contains_xy(shapely.Polygon(c.points_mm[:, :2]), x, y))
