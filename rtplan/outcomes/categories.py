@@ -3,20 +3,19 @@
 The categories are those of the Heidelberg PSMA-guided radiotherapy cohort (51 patients
 with > 24, 21 with 10-24 and 14 with < 10 fractions).
 
-.. note:: This is a private stand-in until ``rtplan.radiobiology.fraction_category``
-   exists; it should then delegate to it.
+The definition lives in :func:`rtplan.radiobiology.fraction_category`; this module
+re-exports it with the ordinal scores used by the trend test.
 """
 
 from __future__ import annotations
 
-import numbers
-
-from rtplan.errors import InvalidParameterError
+from rtplan.radiobiology.categories import FRACTION_CATEGORIES as _CATS
+from rtplan.radiobiology.categories import fraction_category as _radiobiology_category
 
 __all__ = ["FRACTION_CATEGORIES", "FRACTION_CATEGORY_SCORES", "fraction_category"]
 
 #: Category labels in increasing order of fraction count.
-FRACTION_CATEGORIES: tuple[str, ...] = ("<10", "10-24", ">24")
+FRACTION_CATEGORIES: tuple[str, ...] = _CATS
 #: Ordinal scores for the trend test.
 FRACTION_CATEGORY_SCORES: dict[str, int] = {c: i for i, c in enumerate(FRACTION_CATEGORIES)}
 
@@ -48,17 +47,4 @@ def fraction_category(n: int) -> str:
     >>> [fraction_category(n) for n in (3, 9, 10, 24, 25, 34)]
     ['<10', '<10', '10-24', '10-24', '>24', '>24']
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        if isinstance(n, numbers.Real) and float(n).is_integer():
-            n = int(n)
-        else:
-            raise InvalidParameterError(
-                f"fractions must be a whole number >= 1, got {n!r}"
-            )
-    if n < 1:
-        raise InvalidParameterError(f"fractions must be >= 1, got {n}: give a positive count")
-    if n < 10:
-        return "<10"
-    if n <= 24:
-        return "10-24"
-    return ">24"
+    return _radiobiology_category(n)
