@@ -1,0 +1,385 @@
+"""``rtplan dose eqd2``, ``rtplan dose dvh``, ``rtplan dose sum``: dose grids in EQD2."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from rtplan._shared.table import format_table
+from rtplan.cli.options import add_force, add_json, new_command, print_json
+from rtplan.errors import InputError, InvalidParameterError, from_validation_error
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return v
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _add_input_options(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    g = p.add_argument_group("RTDOSE input")
+    g.add_argument(
+        "--fractions", type=_positive_int, action="append" if many else "store",
+        metavar="N",
+        help="number of fractions" + (" of each course, in order" if many else "")
+        + " (or --plan)",
+    )
+    g.add_argument(
+        "--plan", action="append" if many else "store", metavar="RTPLAN",
+        help="RTPLAN giving NumberOfFractionsPlanned" + (" (one per course)" if many else ""),
+    )
+    g.add_argument("--allow-effective", action="store_true",
+                   help="accept an RTDOSE whose DoseType is already EFFECTIVE")
+    g.add_argument("--convert-cgy", action="store_true",
+                   help="accept DoseUnits CGY and divide by 100")
+
+
+def _add_alpha_beta_options(
+    p: argparse.ArgumentParser, *, required: bool, bed: bool = True
+) -> None:
+    g = p.add_argument_group("alpha/beta")
+    g.add_argument(
+        "--alpha-beta", required=required, metavar="GY",
+        help="default alpha/beta: Gy, or a tissue preset (prostate, rectum_late, "
+        "bladder_late, tumour)",
+    )
+    g.add_argument(
+        "--alpha-beta-roi", action="append", default=[], metavar="NAME=GY",
+        help="alpha/beta of one RTSTRUCT ROI (repeat); needs --structures",
+    )
+    g.add_argument(
+        "--overlap", choices=["lowest", "priority"], default="lowest",
+        help="voxels in several ROIs: lowest alpha/beta wins (default) or --priority order",
+    )
+    g.add_argument("--priority", action="append", default=[], metavar="NAME",
+                   help="ROI priority for --overlap priority, highest first (repeat)")
+    if bed:
+        g.add_argument("--bed", action="store_true", help="BED instead of EQD2")
+
+
+def _read(path: str, fractions: int | None, plan: str | None, args: argparse.Namespace):
+    from rtplan.dose import read_rtdose
+
+    return read_rtdose(
+        path, fractions=fractions, rtplan=plan, allow_effective=args.allow_effective,
+        convert_cgy=args.convert_cgy,
+    )
+
+
+def _spec(args: argparse.Namespace):
+    from rtplan.dose import AlphaBetaSpec, parse_alpha_beta
+
+    rois: dict[str, float] = {}
+    for item in args.alpha_beta_roi:
+        name, sep, value = item.rpartition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--alpha-beta-roi expects NAME=GY, got {item!r}")
+        rois[name.strip()] = parse_alpha_beta(value.strip())
+    if rois and not args.structures:
+        raise InputError("--alpha-beta-roi needs --structures RTSTRUCT")
+    try:
+        return AlphaBetaSpec(
+            default_alpha_beta_gy=parse_alpha_beta(args.alpha_beta),
+            roi_alpha_beta_gy=rois, overlap=args.overlap, priority=tuple(args.priority),
+        )
+    except ValidationError as exc:
+        raise from_validation_error(exc, "alpha/beta options") from None
+
+
+def _masks(args: argparse.Namespace, spec: Any, dose: Any):
+    if not spec.roi_alpha_beta_gy:
+        return None
+    from rtplan.dose import roi_masks
+    from rtplan.structures.rtstruct import read_rtstruct
+
+    ss = read_rtstruct(args.structures)
+    names = [ss.roi(n).name for n in spec.roi_alpha_beta_gy]
+    _check_frame(ss, dose)
+    masks = roi_masks(ss, dose.grid, names)
+    return {n: masks[ss.roi(n).name] for n in spec.roi_alpha_beta_gy}
+
+
+def _check_frame(ss: Any, dose: Any) -> None:
+    from rtplan.errors import GridMismatchError
+
+    if dose.frame_of_reference_uid and ss.frame_of_reference_uids and (
+        dose.frame_of_reference_uid not in ss.frame_of_reference_uids
+    ):
+        raise GridMismatchError(
+            f"the RTSTRUCT '{ss.path}' is in frame of reference "
+            f"{list(ss.frame_of_reference_uids)}, the dose in {dose.frame_of_reference_uid}: "
+            "they belong to different scans"
+        )
+
+
+def _description(spec: Any, quantity: str, fractions: int | str) -> tuple[str, str]:
+    short = f"{quantity} LQ {spec.describe()}"
+    long = (
+        f"{quantity} (Gy) by the linear-quadratic model, voxel-wise: each voxel's dose per "
+        f"fraction is its own dose / {fractions} fractions. alpha/beta: {spec.describe()}. "
+        "Written by rtplan."
+    )
+    return short, long
+
+
+# ============================================================================ eqd2
+def _run_eqd2(args: argparse.Namespace) -> int:
+    from rtplan.dose import eqd2_dose, write_rtdose
+
+    spec = _spec(args)
+    dose = _read(args.rtdose, args.fractions, args.plan, args)
+    if dose.fractions is None:
+        raise InputError("give the number of fractions: --fractions N or --plan RTPLAN")
+    masks = _masks(args, spec, dose)
+    quantity = "BED" if args.bed else "EQD2"
+    out = eqd2_dose(dose, spec, masks, quantity=quantity)
+    short, long = _description(spec, quantity, dose.fractions)
+    path = write_rtdose(
+        args.output, out, description=short, comment=long, overwrite=args.force,
+        bits_allocated=args.bits,
+    )
+    summary = {
+        "input": str(args.rtdose), "output": str(path), "quantity": quantity,
+        "fractions": dose.fractions, "alpha_beta": spec.model_dump(mode="json"),
+        "max_physical_gy": dose.max_gy, "max_gy": out.max_gy,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{quantity} grid written to {path}")
+        print(f"  {dose.fractions} fractions; {spec.describe()}")
+        print(f"  maximum: physical {dose.max_gy:.2f} Gy -> {quantity} {out.max_gy:.2f} Gy")
+    return 0
+
+
+# ============================================================================ dvh
+def _run_dvh(args: argparse.Namespace) -> int:
+    from rtplan.dose import eqd2_dose, structure_dvhs
+    from rtplan.structures.rtstruct import read_rtstruct
+
+    if not args.eqd2:  # no conversion: a DVH of an EQD2 (EFFECTIVE) grid is fine
+        args.allow_effective = True
+    dose = _read(args.rtdose, args.fractions, args.plan, args)
+    ss = read_rtstruct(args.structures)
+    _check_frame(ss, dose)
+    quantity = dose.dose_type.lower()
+    if args.eqd2:
+        if args.alpha_beta is None:
+            raise InputError("--eqd2 needs --alpha-beta (and --fractions or --plan)")
+        if dose.fractions is None:
+            raise InputError("--eqd2 needs the number of fractions: --fractions N or --plan")
+        spec = _spec(args)
+        dose = eqd2_dose(dose, spec, _masks(args, spec, dose),
+                         quantity="BED" if args.bed else "EQD2")
+        quantity = ("BED " if args.bed else "EQD2 ") + spec.describe()
+    names = args.roi or None
+    dvhs = structure_dvhs(dose, ss, names, supersampling=args.supersampling)
+    rows, records = [], []
+    for name, h in dvhs.items():
+        if h.dose_gy.size == 0:
+            rows.append([name, "0", "-", "-", "-", "-", "-", "-"])
+            records.append({"name": name, "volume_cm3": 0.0})
+            continue
+        st = h.statistics()
+        rec: dict[str, Any] = st.model_dump()
+        rec["v_gy"] = {f"{v:g}": float(h.volume_at_dose_cm3(v)) for v in args.v_gy}
+        rec["v_gy_percent"] = {f"{v:g}": float(h.volume_at_dose_percent(v)) for v in args.v_gy}
+        rec["geud_gy"] = {f"{a:g}": h.geud_gy(a) for a in args.geud_a}
+        if args.json and args.curve:
+            doses, vols = h.cumulative(args.bin_width_gy)
+            rec["cumulative"] = {"dose_gy": doses.tolist(), "volume_cm3": vols.tolist()}
+        records.append(rec)
+        rows.append([
+            name, f"{st.volume_cm3:.2f}", f"{st.min_gy:.2f}", f"{st.mean_gy:.2f}",
+            f"{st.max_gy:.2f}", f"{st.d98_gy:.2f}", f"{st.d50_gy:.2f}", f"{st.d2_gy:.2f}",
+        ] + [f"{float(h.volume_at_dose_percent(v)):.1f}" for v in args.v_gy]
+          + [f"{h.geud_gy(a):.2f}" for a in args.geud_a])
+    if args.plot:
+        _plot(args.plot, dvhs, quantity, args.force)
+    if args.json:
+        print_json({"dose": str(args.rtdose), "quantity": quantity,
+                    "supersampling": args.supersampling, "structures": records})
+        return 0
+    headers = ["ROI", "volume cm3", "min Gy", "mean Gy", "max Gy", "D98% Gy", "D50% Gy",
+               "D2% Gy"] + [f"V{v:g}Gy %" for v in args.v_gy] + [
+               f"gEUD a={a:g}" for a in args.geud_a]
+    print(f"DVH of {args.rtdose} ({quantity}); ICRU 83: D98% near-minimum, D2% near-maximum")
+    print(format_table(headers, rows))
+    return 0
+
+
+def _plot(path: str, dvhs: dict, quantity: str, force: bool) -> None:
+    from rtplan._shared.io import atomic_write
+    from rtplan._shared.optional import import_optional
+
+    mpl = import_optional("matplotlib", feature="DVH plots")
+    mpl.use("Agg")
+    plt = import_optional("matplotlib.pyplot", feature="DVH plots")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, h in dvhs.items():
+        if h.dose_gy.size:
+            d, v = h.cumulative(max(h.max_gy / 500, 1e-3))
+            ax.plot(d, v * 100 / h.total_volume_cm3, label=name)
+    ax.set_xlabel(f"dose (Gy, {quantity.split(' ')[0]})")
+    ax.set_ylabel("volume (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fmt = Path(path).suffix.lstrip(".") or "png"
+    atomic_write(path, lambda t: fig.savefig(t, format=fmt, dpi=120), overwrite=force)
+    plt.close(fig)
+
+
+# ============================================================================ sum
+def _run_sum(args: argparse.Namespace) -> int:
+    from rtplan.dose import sum_courses_eqd2, write_rtdose
+
+    n = len(args.rtdose)
+    fx = args.fractions or []
+    plans = args.plan or []
+    if fx and plans:
+        raise InputError("give --fractions for every course or --plan for every course")
+    if len(fx or plans) != n:
+        raise InputError(
+            f"{n} RTDOSE files but {len(fx or plans)} --fractions/--plan: give one per "
+            "course, in the same order"
+        )
+    spec = _spec(args)
+    courses = [
+        _read(p, fx[i] if fx else None, plans[i] if plans else None, args)
+        for i, p in enumerate(args.rtdose)
+    ]
+    masks = _masks(args, spec, courses[-1])
+    if not 0 <= args.recovery < 1:
+        raise InvalidParameterError(f"--recovery must be in [0, 1), got {args.recovery}")
+    total = sum_courses_eqd2(courses, spec, masks, recovery_fraction=args.recovery)
+    fractions = "+".join(str(c.fractions) for c in courses)
+    short = f"EQD2 sum LQ {spec.describe()} rec {args.recovery:g}"
+    long = (
+        f"Sum of {n} courses in EQD2 (Gy), LQ voxel-wise with each course's own fractions "
+        f"({fractions}); earlier courses x (1 - recovery {args.recovery:g}); alpha/beta: "
+        f"{spec.describe()}. Sources: {', '.join(Path(p).name for p in args.rtdose)}."
+    )
+    plans_uids = []
+    for c in courses:
+        if c.dataset is not None:
+            plans_uids += [str(r.ReferencedSOPInstanceUID)
+                           for r in c.dataset.get("ReferencedRTPlanSequence", [])]
+    plans_uids = list(dict.fromkeys(plans_uids))
+    path = write_rtdose(
+        args.output, total, description=short, comment=long, overwrite=args.force,
+        summation_type="MULTI_PLAN" if len(plans_uids) > 1 else "PLAN",
+        referenced_plans=plans_uids, bits_allocated=args.bits,
+    )
+    if args.json:
+        print_json({"output": str(path), "fractions": [c.fractions for c in courses],
+                    "recovery_fraction": args.recovery, "max_gy": total.max_gy,
+                    "alpha_beta": spec.model_dump(mode="json")})
+    else:
+        print(f"EQD2 sum of {n} courses written to {path} (maximum {total.max_gy:.2f} Gy)")
+    return 0
+
+
+def _help(parser: argparse.ArgumentParser):
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return run
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", required=True, metavar="OUT.dcm",
+                   help="RTDOSE file to write (refused if it exists, unless --force)")
+    p.add_argument("--bits", type=int, choices=[16, 32], default=16,
+                   help="pixel bits of the written RTDOSE (default 16)")
+    add_force(p)
+    add_json(p)
+
+
+def register(sub: Any) -> None:
+    """Add ``rtplan dose`` and its sub-commands."""
+    top = new_command(
+        sub, "dose", help="RTDOSE grids: EQD2/BED maps, DVHs, course sums",
+        description="Dose grids (RTDOSE, Gy) converted voxel by voxel to EQD2 or BED, "
+        "DVHs per RTSTRUCT ROI, and EQD2 sums of courses.",
+        example="rtplan dose eqd2 RD.dcm --plan RP.dcm --alpha-beta 3 -o RD_eqd2.dcm",
+    )
+    top.set_defaults(func=_help(top))
+    subs = top.add_subparsers(dest="dose_command", metavar="SUBCOMMAND")
+
+    p = new_command(
+        subs, "eqd2", help="write the EQD2 (or BED) grid of an RTDOSE",
+        description="Each voxel's dose per fraction is its own dose divided by the number "
+        "of fractions. The result is a new RTDOSE (DoseType EFFECTIVE, new UIDs); the "
+        "input is not changed.",
+        example="rtplan dose eqd2 RD.dcm --fractions 5 --alpha-beta 3 -o RD_eqd2.dcm\n"
+        "rtplan dose eqd2 RD.dcm --plan RP.dcm --alpha-beta 3 --structures RS.dcm "
+        "--alpha-beta-roi PTV=prostate -o RD_eqd2.dcm",
+    )
+    p.add_argument("rtdose", metavar="RTDOSE")
+    p.add_argument("--structures", metavar="RTSTRUCT", help="for --alpha-beta-roi")
+    _add_input_options(p)
+    _add_alpha_beta_options(p, required=True)
+    _add_output(p)
+    p.set_defaults(func=_run_eqd2)
+
+    p = new_command(
+        subs, "dvh", help="DVHs of RTSTRUCT ROIs (physical or EQD2)",
+        description="Cumulative DVH statistics per ROI: volume, min, mean, max, D98%, "
+        "D50%, D2% (ICRU 83), V at given doses and gEUD. ROIs are sampled from their "
+        "contours, --supersampling points per pixel along rows and columns, with the dose "
+        "interpolated trilinearly.",
+        example="rtplan dose dvh RD.dcm --structures RS.dcm\n"
+        "rtplan dose dvh RD.dcm --structures RS.dcm --eqd2 --plan RP.dcm --alpha-beta 3 "
+        "--v-gy 20 --json",
+    )
+    p.add_argument("rtdose", metavar="RTDOSE")
+    p.add_argument("--structures", required=True, metavar="RTSTRUCT")
+    p.add_argument("--roi", action="append", metavar="NAME", help="ROI (repeat); default all")
+    p.add_argument("--eqd2", action="store_true", help="DVHs of the EQD2 (or --bed) grid")
+    _add_input_options(p)
+    _add_alpha_beta_options(p, required=False)
+    p.add_argument("--supersampling", type=_positive_int, default=3, metavar="S",
+                   help="in-plane samples per pixel along each axis (default 3)")
+    p.add_argument("--v-gy", type=_float, action="append", default=[], metavar="GY",
+                   help="report V at this dose, percent of volume (repeat)")
+    p.add_argument("--geud-a", type=_float, action="append", default=[], metavar="A",
+                   help="report gEUD with this volume parameter a (repeat)")
+    p.add_argument("--curve", action="store_true", help="with --json: the cumulative curve")
+    p.add_argument("--bin-width-gy", type=_float, default=0.01, metavar="GY",
+                   help="dose step of --curve (default 0.01 Gy)")
+    p.add_argument("--plot", metavar="FILE", help="save the cumulative DVHs (png, pdf, svg)")
+    add_force(p)
+    add_json(p)
+    p.set_defaults(func=_run_dvh)
+
+    p = new_command(
+        subs, "sum", help="sum courses in EQD2 (re-irradiation)",
+        description="EQD2 of each course with its own fractions, resampled onto the last "
+        "course's grid; total = last + (1 - recovery) x earlier. Courses must share the "
+        "frame of reference.",
+        example="rtplan dose sum RD_2019.dcm RD_2024.dcm --fractions 39 --fractions 5 "
+        "--alpha-beta 3 --recovery 0.25 -o RD_sum.dcm",
+    )
+    p.add_argument("rtdose", nargs="+", metavar="RTDOSE", help="courses, earliest first")
+    p.add_argument("--structures", metavar="RTSTRUCT", help="for --alpha-beta-roi")
+    p.add_argument("--recovery", type=_float, default=0.0, metavar="R",
+                   help="fraction of the earlier courses' EQD2 recovered, 0 <= R < 1")
+    _add_input_options(p, many=True)
+    _add_alpha_beta_options(p, required=True, bed=False)
+    _add_output(p)
+    p.set_defaults(func=_run_sum)
