@@ -16,6 +16,7 @@ _COMMAND_MODULES = [
     "rtplan.cli.lesions",
     "rtplan.cli.outcomes",
     "rtplan.cli.radiobiology",
+    "rtplan.cli.dose",
     "rtplan.cli.structures",
 ]
 

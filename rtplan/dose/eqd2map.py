@@ -210,7 +210,7 @@ def eqd2_map(
     >>> eqd2_map([[0.0, 7.5, 37.5]], 5, 1.5).round(2).tolist()
     [[0.0, 6.43, 96.43]]
     >>> eqd2_map([37.5, 37.5], 5, [1.5, 3.0]).round(2).tolist()
-    [96.43, 82.5]
+    [96.43, 78.75]
     """
     q = quantity.upper()
     if q not in ("EQD2", "BED"):
