@@ -1,0 +1,717 @@
+"""Structures as signed distance fields on cropped working lattices (core, private).
+
+Representation
+--------------
+A :class:`SignedDistanceField` is a structure on a CT :class:`~rtplan.imaging.grid.Grid`,
+stored as one or more *patches*. A patch samples the signed distance to the structure's
+surface (mm, negative inside) on a small regular box of a *working lattice* aligned
+with the grid's axes, in the grid's local frame (mm along the slice normal, the row and
+the column direction, measured from the centre of voxel ``[0, 0, 0]``). The lattice
+subdivides each CT voxel into an integer number of cells per axis (default: about
+0.5 mm for small lesions, growing to about 1 mm for structures over 32 mm, coarser
+only for boxes beyond ``_MAX_VOXELS`` cells), so its cells tile every CT voxel
+exactly. The structure is the union of its patches; patch boxes never overlap
+(overlapping ones are merged), so disjoint lesions far apart cost nothing in between.
+Each patch box holds the structure with a margin of ``_PAD_VOXELS`` cells.
+
+Why distance fields
+-------------------
+* An isotropic margin is exact: the surface of ``A + B(m)`` is the level ``m`` of the
+  distance to ``A``, so expanding is ``phi - m`` once ``phi`` is a true distance.
+* The zero level set is located to a fraction of a cell (linear interpolation), so
+  contours and volumes do not suffer the half-voxel bias of voxel-centre methods, and a
+  margin smaller than the slice spacing moves the surface by exactly that margin.
+* Booleans are ``min``/``max`` of fields; sampling the field on each CT plane at that
+  plane's own position gives sub-voxel contours (marching squares).
+
+Distance to a sampled surface (``_redistance``)
+-----------------------------------------------
+1. The cells on either side of a sign change ("interface cells") are projected onto
+   the zero level set: ``q = y - phi(y) grad(phi) / |grad(phi)|`` (central
+   differences; exact for a distance field, and at kinks of the field the point cannot
+   jump across the surface).
+2. ``scipy.ndimage.distance_transform_edt(..., sampling=cell size,
+   return_indices=True)`` gives every cell its nearest interface cell.
+3. In a band of +-3.5 cells around the new surface, the distance is measured to the
+   surface points ``q`` of that interface cell and its 6 neighbours (each ``|x - q|``
+   is an upper bound, since ``q`` is on the surface), and the remaining sub-cell
+   sampling offset is removed by measuring to the osculating sphere at the best ``q``
+   (normal and mean curvature ``lap(phi) / 2`` from central differences; the point
+   distance where the curvature is of the order of a cell, e.g. at voxel-mask edges).
+   Exact for spheres and planes; measured within 0.06 mm on the issue's sphere cases.
+4. Outside the band the distance to the nearest interface cell centre is kept: it has
+   the right sign, which is all booleans, masks and later margins need there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
+
+from rtplan.errors import GridMismatchError, InvalidParameterError
+from rtplan.imaging.grid import Grid
+
+__all__ = ["SignedDistanceField", "sdf_from_mask"]
+
+#: cells of margin kept around the structure inside every patch box
+_PAD_VOXELS = 3
+#: default working cell size (mm) of the lattice
+_DEFAULT_RESOLUTION_MM = 0.5
+#: automatic lattice choice coarsens the cells until a patch has at most this many
+_MAX_VOXELS = 1_500_000
+
+
+@dataclass(frozen=True, eq=False)
+class _Patch:
+    """Signed distance samples ``phi`` (float32, mm) on a box of a working lattice.
+
+    Cell ``n`` (per axis) of the lattice is centred at ``base_mm + n * spacing_mm`` in the
+    grid's local frame; ``phi[0, 0, 0]`` is cell ``start``.
+    """
+
+    spacing_mm: tuple[float, float, float]
+    base_mm: tuple[float, float, float]
+    start: tuple[int, int, int]
+    phi: NDArray[np.float32]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(n) for n in self.phi.shape)  # type: ignore[return-value]
+
+    @property
+    def h(self) -> NDArray[np.float64]:
+        return np.asarray(self.spacing_mm)
+
+    @property
+    def origin_mm(self) -> NDArray[np.float64]:
+        return np.asarray(self.base_mm) + np.asarray(self.start) * self.h
+
+    @property
+    def last_mm(self) -> NDArray[np.float64]:
+        return self.origin_mm + (np.asarray(self.shape) - 1) * self.h
+
+    def axis_mm(self, axis: int) -> NDArray[np.float64]:
+        return self.origin_mm[axis] + np.arange(self.shape[axis]) * self.h[axis]
+
+    def same_lattice(self, other: _Patch) -> bool:
+        return self.spacing_mm == other.spacing_mm and self.base_mm == other.base_mm
+
+    def overlaps(self, other: _Patch) -> bool:
+        tol = 1e-6
+        return bool(
+            np.all(self.origin_mm <= other.last_mm + tol)
+            and np.all(other.origin_mm <= self.last_mm + tol)
+        )
+
+
+def _lattice(grid: Grid, extent_mm: ArrayLike, resolution_mm: float | None) -> tuple:
+    """Cell size and base of the working lattice for a box of ``extent_mm``."""
+    s = np.asarray(grid.spacing_mm, dtype=float)
+    ext = np.asarray(extent_mm, dtype=float)
+    if resolution_mm is not None:
+        if not np.isfinite(resolution_mm) or resolution_mm <= 0:
+            raise InvalidParameterError(
+                f"resolution_mm must be a positive number of mm, got {resolution_mm}"
+            )
+        f = np.maximum(1, np.rint(s / resolution_mm))
+    else:
+        # ~0.5 mm for small lesions, up to ~1 mm for large structures: the closest-point
+        # distance with curvature correction stays within a few hundredths of a mm
+        target = float(np.clip(ext.max() / 32.0, _DEFAULT_RESOLUTION_MM, 1.0))
+        while True:
+            f = np.maximum(1, np.rint(s / target))
+            n_vox = np.prod(ext / (s / f) + 2 * _PAD_VOXELS + 1)
+            if n_vox <= _MAX_VOXELS or np.all(f == 1):
+                break
+            target *= 1.25
+    h = s / f
+    base = -s / 2 + h / 2
+    return tuple(float(v) for v in h), tuple(float(v) for v in base)
+
+
+def _box_indices(
+    h: Sequence[float], base: Sequence[float], lo_mm: ArrayLike, hi_mm: ArrayLike, pad: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Lattice index range ``[start, stop)`` covering ``[lo_mm, hi_mm]`` plus ``pad`` cells."""
+    h_, b_ = np.asarray(h), np.asarray(base)
+    start = np.floor((np.asarray(lo_mm) - b_) / h_ + 1e-9).astype(np.int64) - pad
+    stop = np.ceil((np.asarray(hi_mm) - b_) / h_ - 1e-9).astype(np.int64) + pad + 1
+    return start, stop
+
+
+def _interp_axis(
+    arr: NDArray[np.float64], axis: int, frac: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Linear interpolation of ``arr`` along ``axis`` at fractional indices (clamped)."""
+    n = arr.shape[axis]
+    if n == 1:
+        return np.take(arr, np.zeros(frac.size, dtype=np.intp), axis=axis)
+    fr = np.clip(frac, 0, n - 1)
+    snap = np.rint(fr)
+    fr = np.where(np.abs(fr - snap) < 1e-6, snap, fr)
+    i0 = np.minimum(np.floor(fr).astype(np.intp), n - 2)
+    w = fr - i0
+    shape = [1, 1, 1]
+    shape[axis] = -1
+    w = w.reshape(shape)
+    if np.all(w == 0):
+        return np.take(arr, i0, axis=axis)
+    return np.take(arr, i0, axis=axis) * (1 - w) + np.take(arr, i0 + 1, axis=axis) * w
+
+
+def _sample_on_axes(patch: _Patch, axes_mm: Sequence[NDArray[np.float64]]) -> NDArray:
+    """Trilinear samples of a patch on the tensor grid ``axes_mm`` (local mm).
+
+    Outside the patch box the field is extended by its value at the nearest box point
+    plus the distance to the box: positive (the box holds the structure with a margin)
+    and continuous, so it never creates a spurious surface.
+    """
+    out = patch.phi.astype(np.float64)
+    over2 = np.zeros([len(a) for a in axes_mm])
+    for axis, coords in enumerate(axes_mm):
+        c = np.asarray(coords, dtype=float)
+        frac = (c - patch.origin_mm[axis]) / patch.h[axis]
+        fr = np.clip(frac, 0, patch.shape[axis] - 1)
+        out = _interp_axis(out, axis, frac)
+        shape = [1, 1, 1]
+        shape[axis] = -1
+        over2 = over2 + (((frac - fr) * patch.h[axis]) ** 2).reshape(shape)
+    return out + np.sqrt(over2)
+
+
+def _sample_points(patch: _Patch, local_mm: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Trilinear samples of a patch at scattered local points ``(N, 3)``, extended outside."""
+    frac = (local_mm - patch.origin_mm) / patch.h
+    fr = np.clip(frac, 0, np.asarray(patch.shape) - 1)
+    vals = ndimage.map_coordinates(
+        patch.phi.astype(np.float64), fr.T, order=1, mode="nearest"
+    )
+    return vals + np.sqrt((((frac - fr) * patch.h) ** 2).sum(axis=1))
+
+
+def _resample(patch: _Patch, spacing_mm, base_mm, start, stop) -> _Patch:
+    """The patch sampled on lattice ``(spacing_mm, base_mm)`` box ``[start, stop)``."""
+    h, b = np.asarray(spacing_mm), np.asarray(base_mm)
+    axes = [b[a] + np.arange(start[a], stop[a]) * h[a] for a in range(3)]
+    phi = _sample_on_axes(patch, axes).astype(np.float32)
+    return _Patch(tuple(spacing_mm), tuple(base_mm), tuple(int(s) for s in start), phi)
+
+
+def _interface(inside: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Voxels with a 6-neighbour on the other side of the surface."""
+    marked = np.zeros(inside.shape, dtype=bool)
+    for axis in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis] = slice(0, -1)
+        hi[axis] = slice(1, None)
+        d = inside[tuple(lo)] != inside[tuple(hi)]
+        marked[tuple(lo)] |= d
+        marked[tuple(hi)] |= d
+    return marked
+
+
+def _surface_points(
+    phi: NDArray, h: NDArray[np.float64], marked: NDArray[np.bool_]
+) -> tuple[tuple[NDArray[np.intp], ...], NDArray[np.float64]]:
+    """Interface voxels and their Newton projections onto ``phi = 0`` (box-relative mm)."""
+    mk = np.nonzero(marked)
+    vals = phi[mk].astype(np.float64)
+    grad = np.empty((3, vals.size))
+    for axis in range(3):
+        n = phi.shape[axis]
+        ip = list(mk)
+        im = list(mk)
+        ip[axis] = np.minimum(mk[axis] + 1, n - 1)
+        im[axis] = np.maximum(mk[axis] - 1, 0)
+        step = (ip[axis] - im[axis]) * h[axis]
+        grad[axis] = (phi[tuple(ip)] - phi[tuple(im)]) / np.maximum(step, 1e-12)
+    # step |phi| along the unit normal: exact for a distance field; where the field has
+    # a kink (edges of a voxel mask, booleans) the averaged normal then lands the point
+    # on or just outside the surface, never across it.
+    gn = np.maximum(np.sqrt((grad**2).sum(axis=0)), 1e-12)
+    step = np.clip(vals, -1.5 * float(h.max()), 1.5 * float(h.max()))
+    q = np.stack([mk[a] * h[a] for a in range(3)]) - step * grad / gn
+    return mk, q
+
+
+def _normals_curvature(
+    phi: NDArray, h: NDArray[np.float64], mk: tuple[NDArray[np.intp], ...]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Unit normals (outwards) and mean curvature ``lap(phi) / 2`` (1/mm; NaN where it
+    exceeds ``1 / (2 h)``) at interface voxels, from central differences."""
+    vals = phi[mk].astype(np.float64)
+    grad = np.empty((3, vals.size))
+    lap = np.zeros(vals.size)
+    for axis in range(3):
+        n = phi.shape[axis]
+        ip = list(mk)
+        im = list(mk)
+        ip[axis] = np.minimum(mk[axis] + 1, n - 1)
+        im[axis] = np.maximum(mk[axis] - 1, 0)
+        fp = phi[tuple(ip)].astype(np.float64)
+        fm = phi[tuple(im)].astype(np.float64)
+        grad[axis] = (fp - fm) / (2 * h[axis])
+        lap += (fp - 2 * vals + fm) / h[axis] ** 2
+    norm = np.maximum(np.sqrt((grad**2).sum(axis=0)), 1e-12)
+    kappa = 0.5 * lap / norm
+    # where the surface bends on the scale of a cell (edges and corners of voxel masks,
+    # creases of booleans) the estimate is meaningless: flag it (NaN = use the point)
+    kappa[np.abs(kappa) > 0.5 / h.max()] = np.nan
+    return grad / norm, kappa
+
+
+def _redistance(phi: NDArray, h: NDArray[np.float64], margin_mm: float) -> NDArray[np.float32]:
+    """True signed distance to the zero level set of ``phi`` minus ``margin_mm``.
+
+    Exact where refined (the band of +-3 cells around the returned zero level); beyond the
+    band the value is the distance to the nearest interface voxel centre, which has the
+    right sign. See the module docstring for the closest-point method.
+    """
+    inside = phi < 0
+    marked = _interface(inside)
+    if not marked.any():
+        return np.where(inside, -1e3, 1e3).astype(np.float32)
+    mk, q = _surface_points(phi, h, marked)
+    dist_c, feat = ndimage.distance_transform_edt(
+        ~marked, sampling=h, return_distances=True, return_indices=True
+    )
+    sign = np.where(inside, -1.0, 1.0)
+    out = sign * dist_c - margin_mm
+    band = 3.5 * float(h.max())
+    sel = np.nonzero(np.abs(out) <= band)
+    qid = np.full(phi.shape, -1, dtype=np.int64)
+    qid[mk] = np.arange(mk[0].size)
+    fsel = [feat[a][sel] for a in range(3)]
+    del feat, dist_c
+    x = [sel[a] * h[a] for a in range(3)]
+    normal, kappa = _normals_curvature(phi, h, mk)
+    d = _nearest_surface_distance(x, fsel, qid, q, phi.shape, normal, kappa)
+    out[sel] = sign[sel] * d - margin_mm
+    return out.astype(np.float32)
+
+
+#: offsets of the interface voxels searched around the EDT feature voxel
+_NEIGHBOURS_27 = np.array(
+    [(i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=np.intp
+)
+_NEIGHBOURS = _NEIGHBOURS_27[np.abs(_NEIGHBOURS_27).sum(axis=1) <= 1]
+
+
+def _nearest_surface_distance(
+    x, feature, qid, q, shape, normal=None, kappa=None
+) -> NDArray[np.float64]:
+    """Unsigned distance from points ``x`` (box mm) to the surface.
+
+    The candidate surface points are the ``q`` of the interface voxels in the
+    3 x 3 x 3 neighbourhood of each point's EDT feature voxel; the closest one is kept
+    (every ``|x - q|`` is an upper bound of the true distance since ``q`` lies on the
+    surface). With ``normal`` and ``kappa`` the remaining sub-cell sampling offset is
+    removed by measuring to the osculating sphere at ``q`` (radius ``1/kappa`` along the
+    normal; a plane when ``kappa = 0``): exact for spheres and planes, second order
+    otherwise, and never above ``|x - q|``.
+    """
+    best = np.full(x[0].shape, np.inf)
+    best_k = np.zeros(x[0].shape, dtype=np.int64)
+    for off in _NEIGHBOURS:
+        idx = [np.clip(feature[a] + off[a], 0, shape[a] - 1) for a in range(3)]
+        k = qid[idx[0], idx[1], idx[2]]
+        ok = k >= 0
+        kk = np.where(ok, k, 0)
+        d2 = (x[0] - q[0][kk]) ** 2 + (x[1] - q[1][kk]) ** 2 + (x[2] - q[2][kk]) ** 2
+        d2 = np.where(ok, d2, np.inf)
+        better = d2 < best
+        best = np.where(better, d2, best)
+        best_k = np.where(better, kk, best_k)
+    point = np.sqrt(best)
+    if normal is None or kappa is None:
+        return point
+    v = [x[a] - q[a][best_k] for a in range(3)]
+    a_n = v[0] * normal[0][best_k] + v[1] * normal[1][best_k] + v[2] * normal[2][best_k]
+    b2 = np.maximum(best - a_n**2, 0.0)
+    kap = kappa[best_k]
+    # keep 1 + kappa * a_n > 1/2 (stay on this side of the centre of curvature)
+    lim = 0.5 / np.maximum(np.abs(a_n), 1e-12)
+    kap = np.clip(kap, -lim, lim)
+    one = 1.0 + kap * a_n
+    signed = (2 * a_n + kap * (a_n**2 + b2)) / (np.sqrt(one**2 + kap**2 * b2) + 1.0)
+    return np.where(np.isnan(kap), point, np.minimum(np.abs(signed), point))
+
+
+def _redistance_gauge(
+    phi: NDArray,
+    h: NDArray[np.float64],
+    r_plus: NDArray[np.float64],
+    r_minus: NDArray[np.float64],
+) -> NDArray[np.float32]:
+    """Level-set function of the Minkowski sum of ``{phi < 0}`` with an octant ellipsoid.
+
+    The structuring element ``E`` is the union of eight ellipsoid octants; along local
+    axis ``a`` its radius is ``r_plus[a]`` towards ``+a`` and ``r_minus[a]`` towards
+    ``-a``. Its gauge is ``N(v) = sqrt(sum_a (v_a / r_a(sign v_a))^2)``; ``x`` is in the
+    sum iff ``min_q N(x - q) <= 1`` over surface points ``q``. For each distinct octant
+    the nearest interface voxel in that octant's (symmetric) ellipsoid metric comes from
+    one EDT with ``sampling = h / r_octant``; the true asymmetric gauge is evaluated to
+    that voxel's surface point and the minimum over octants taken. The returned value is
+    ``|v| (N - 1) / N``: mm along the ray from the surface point, negative inside.
+    """
+    inside = phi < 0
+    marked = _interface(inside)
+    if not marked.any():
+        return np.where(inside, -1e3, 1e3).astype(np.float32)
+    mk, q = _surface_points(phi, h, marked)
+    eps = 1e-3
+    rp, rm = np.maximum(r_plus, eps), np.maximum(r_minus, eps)
+    qid = np.full(phi.shape, -1, dtype=np.int64)
+    qid[mk] = np.arange(mk[0].size)
+    best = np.full(phi.shape, np.inf)
+    band = 3.5 * float(h.max())
+    choices = [sorted({float(rp[a]), float(rm[a])}) for a in range(3)]
+    for r0 in choices[0]:
+        for r1 in choices[1]:
+            for r2 in choices[2]:
+                r = np.array([r0, r1, r2])
+                feat = ndimage.distance_transform_edt(
+                    ~marked, sampling=h / r, return_distances=False, return_indices=True
+                )
+                # coarse value from the feature voxel, refined near the new surface
+                pts = np.indices(phi.shape, sparse=True)
+                pts = [np.broadcast_to(pts[a] * h[a], phi.shape) for a in range(3)]
+                val = _gauge_value(pts, list(feat), _NEIGHBOURS_27[13:14], qid, q, rp, rm)
+                sel = np.nonzero(np.abs(val) <= band)
+                val[sel] = _gauge_value(
+                    [sel[a] * h[a] for a in range(3)],
+                    [feat[a][sel] for a in range(3)],
+                    _NEIGHBOURS_27,
+                    qid,
+                    q,
+                    rp,
+                    rm,
+                )
+                del feat
+                np.minimum(best, val, out=best)
+    r_min = float(min(r_plus.min(), r_minus.min()))
+    inner = phi.astype(np.float64) - r_min
+    out = np.where(inside, np.minimum(inner, np.minimum(best, -1e-6)), best)
+    out = np.where(np.isfinite(out), out, -r_min - float(h.max()))
+    return out.astype(np.float32)
+
+
+def _gauge_value(pts, feat, offsets, qid, q, rp, rm) -> NDArray[np.float64]:
+    """``min |v| (N(v) - 1) / N(v)`` with ``v = x - q`` over the surface points of the
+    interface voxels at ``feat + offsets`` (``N``: the octant-ellipsoid gauge)."""
+    shape = qid.shape
+    val = np.full(pts[0].shape, np.inf)
+    for off in offsets:
+        idx = [np.clip(feat[a] + off[a], 0, shape[a] - 1) for a in range(3)]
+        k = qid[idx[0], idx[1], idx[2]]
+        ok = k >= 0
+        k = np.where(ok, k, 0)
+        n2 = np.zeros(pts[0].shape)
+        v2 = np.zeros(pts[0].shape)
+        for a in range(3):
+            v = pts[a] - q[a][k]
+            n2 += (v / np.where(v >= 0, rp[a], rm[a])) ** 2
+            v2 += v**2
+        nrm = np.sqrt(n2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cand = np.where(nrm > 1e-9, np.sqrt(v2) * (nrm - 1) / nrm, -np.inf)
+        np.minimum(val, np.where(ok, cand, np.inf), out=val)
+    return val
+
+
+def _merge_two(a: _Patch, b: _Patch) -> _Patch:
+    """Union of two overlapping patches on the lattice of the larger one."""
+    big = a if a.phi.size >= b.phi.size else b
+    h, base = big.spacing_mm, big.base_mm
+    lo = np.minimum(a.origin_mm, b.origin_mm)
+    hi = np.maximum(a.last_mm, b.last_mm)
+    start, stop = _box_indices(h, base, lo, hi, pad=0)
+    pa = _resample(a, h, base, start, stop)
+    pb = _resample(b, h, base, start, stop)
+    return _Patch(h, base, pa.start, np.minimum(pa.phi, pb.phi))
+
+
+def _merge_overlapping(patches: Sequence[_Patch]) -> tuple[_Patch, ...]:
+    """Merge patches until no two boxes overlap."""
+    out = list(patches)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                if out[i].overlaps(out[j]):
+                    merged = _merge_two(out[i], out[j])
+                    out = [p for k, p in enumerate(out) if k not in (i, j)] + [merged]
+                    changed = True
+                    break
+            if changed:
+                break
+    return tuple(out)
+
+
+def _trim(patch: _Patch) -> _Patch | None:
+    """Drop an empty patch; keep a non-empty one as is."""
+    if not np.any(patch.phi < 0):
+        return None
+    return patch
+
+
+def _to_local(grid: Grid, points_mm: ArrayLike) -> NDArray[np.float64]:
+    p = np.asarray(points_mm, dtype=float) - grid.origin_mm
+    return p @ grid.direction.T
+
+
+@dataclass(frozen=True, eq=False)
+class SignedDistanceField:
+    """A structure as a signed distance field (mm, negative inside) on a CT grid.
+
+    Build one with :func:`~rtplan.structures.sdf_from_sphere` or
+    :func:`~rtplan.structures.sdf_from_mask`; transform it with
+    :func:`~rtplan.structures.expand`, :func:`~rtplan.structures.shrink` and the boolean
+    operations; read it out with :func:`~rtplan.structures.contours_from_sdf`,
+    :func:`~rtplan.structures.rasterize` and :func:`~rtplan.structures.volume_cc`.
+    The field is stored per structure in small cropped boxes of a working lattice that
+    subdivides the CT voxels (about 0.5 mm by default); see the module notes of
+    ``rtplan.structures._sdf`` for the method.
+
+    Parameters
+    ----------
+    grid
+        The CT grid the structure belongs to (contours are produced on its slices).
+    patches
+        Internal storage; use the constructors above.
+
+    Examples
+    --------
+    >>> from rtplan.imaging.grid import Grid
+    >>> from rtplan.structures import sdf_from_sphere
+    >>> g = Grid((20, 40, 40), origin_mm=(-20, -20, -30), spacing_mm=(3, 1, 1))
+    >>> s = sdf_from_sphere(g, center_mm=(0.3, 0.2, 0.1), radius_mm=5.0)
+    >>> s.value_at([[0.3, 0.2, 3.1], [0.3, 0.2, 7.1]]).round(3).tolist()
+    [-2.0, 2.0]
+    >>> s.is_empty
+    False
+    """
+
+    grid: Grid
+    patches: tuple[_Patch, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the structure has no inside cell."""
+        return not any(np.any(p.phi < 0) for p in self.patches)
+
+    @property
+    def n_cells(self) -> int:
+        """Total number of working-lattice cells stored (memory is 4 bytes each)."""
+        return int(sum(p.phi.size for p in self.patches))
+
+    def value_at(self, points_mm: ArrayLike) -> NDArray[np.float64]:
+        """Signed distance (mm, negative inside) at LPS points ``(..., 3)`` (trilinear).
+
+        Far from the surface (beyond a few cells) the value is only guaranteed to have
+        the right sign; outside every patch box it is a positive lower bound.
+        """
+        pts = np.asarray(points_mm, dtype=float)
+        local = _to_local(self.grid, pts.reshape(-1, 3))
+        out = np.full(local.shape[0], np.inf)
+        for p in self.patches:
+            out = np.minimum(out, _sample_points(p, local))
+        return out.reshape(pts.shape[:-1])
+
+    def _check_grid(self, other: SignedDistanceField, what: str) -> None:
+        """Raise :class:`GridMismatchError` unless ``other`` is on the same CT grid."""
+        if other.grid is not self.grid:
+            self.grid.check_same(other.grid, what=what)
+
+
+def _nearest_index(grid: Grid, axis: int, local_mm: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Index of the CT voxel containing each local coordinate along ``axis`` (-1: none)."""
+    n = grid.shape[axis]
+    if axis == 0 and not grid.is_regular:
+        pos = grid.slice_positions_mm
+        frac = np.interp(local_mm, pos, np.arange(n, dtype=float))
+        lo, hi = local_mm < pos[0], local_mm > pos[-1]
+        frac = np.where(lo, (local_mm - pos[0]) / (pos[1] - pos[0]), frac)
+        frac = np.where(hi, (n - 1) + (local_mm - pos[-1]) / (pos[-1] - pos[-2]), frac)
+    else:
+        frac = local_mm / grid.spacing_mm[axis]
+    idx = np.floor(frac + 0.5).astype(np.intp)
+    return np.where((idx >= 0) & (idx < n), idx, -1)
+
+
+def _fine_mask(
+    mask: NDArray[np.bool_], grid: Grid, h, base, start, stop, offset=(0, 0, 0)
+) -> NDArray[np.bool_]:
+    """Nearest-voxel supersampling of a CT mask onto a lattice box (outside: False).
+
+    ``mask`` may be a crop of the CT volume whose element ``[0, 0, 0]`` is CT voxel
+    ``offset``.
+    """
+    idx = []
+    for a in range(3):
+        local = base[a] + np.arange(start[a], stop[a]) * h[a]
+        i = _nearest_index(grid, a, local)
+        i = np.where(i >= 0, i - offset[a], -1)
+        idx.append(np.where(i < mask.shape[a], i, -1))
+    valid = [i >= 0 for i in idx]
+    safe = [np.where(v, i, 0) for i, v in zip(idx, valid, strict=True)]
+    fine = mask[np.ix_(*safe)]
+    return fine & valid[0][:, None, None] & valid[1][None, :, None] & valid[2][None, None, :]
+
+
+def _mask_phi(fine: NDArray[np.bool_], h: NDArray[np.float64]) -> NDArray[np.float32]:
+    """Signed distance of a lattice mask whose surface is the union of its cell faces.
+
+    ``distance_transform_edt`` (with ``sampling=h``) finds, for every cell, the nearest
+    cell centre on the other side; the distance is then taken to that cell's *box* (and
+    its 26 neighbours' boxes, near the surface), i.e. to the voxel faces: the half-voxel
+    correction, exact at faces, edges and corners alike.
+    """
+    half = 0.5 * float(np.min(h))
+    if fine.all():
+        return np.full(fine.shape, -half, dtype=np.float32)
+    if not fine.any():
+        return np.full(fine.shape, half, dtype=np.float32)
+    out = np.empty(fine.shape, dtype=np.float32)
+    for side in (False, True):
+        # cells of this side measure to the nearest box of the other side
+        d_c, feat = ndimage.distance_transform_edt(
+            fine if side else ~fine, sampling=h, return_indices=True
+        )
+        cells = fine if side else ~fine
+        approx = np.maximum(d_c - 0.5 * float(np.max(h)), half)
+        band = cells & (d_c <= 4.0 * float(np.max(h)))
+        sel = np.nonzero(band)
+        f = [feat[a][sel] for a in range(3)]
+        best = np.full(sel[0].size, np.inf)
+        for off in _NEIGHBOURS:
+            idx = [np.clip(f[a] + off[a], 0, fine.shape[a] - 1) for a in range(3)]
+            other = fine[idx[0], idx[1], idx[2]] != side
+            d2 = np.zeros(sel[0].size)
+            for a in range(3):
+                gap = np.maximum(np.abs(sel[a] - idx[a]) * h[a] - 0.5 * h[a], 0.0)
+                d2 += gap**2
+            np.minimum(best, np.where(other, d2, np.inf), out=best)
+        approx[sel] = np.sqrt(best)
+        sgn = -1.0 if side else 1.0
+        out[cells] = sgn * approx[cells]
+    return out
+
+
+def _bbox(mask: NDArray[np.bool_]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Index bounding box ``[lo, hi)`` of the True voxels of a non-empty mask."""
+    lo, hi = [], []
+    for a in range(mask.ndim):
+        nz = np.nonzero(mask.any(axis=tuple(b for b in range(mask.ndim) if b != a)))[0]
+        lo.append(nz[0])
+        hi.append(nz[-1] + 1)
+    return np.array(lo, dtype=np.int64), np.array(hi, dtype=np.int64)
+
+
+def _ct_box_groups(mask: NDArray[np.bool_], pad_ct: NDArray[np.int64]) -> list:
+    """Bounding boxes (CT index slices) of connected components, merged where padded
+    boxes overlap, with the component labels of each group."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    groups = []
+    for lab, sl in enumerate(ndimage.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        lo = np.array([s.start for s in sl]) - pad_ct
+        hi = np.array([s.stop for s in sl]) + pad_ct
+        groups.append([lo, hi, {lab}])
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a, b = groups[i], groups[j]
+                if np.all(a[0] < b[1]) and np.all(b[0] < a[1]):
+                    merged = [np.minimum(a[0], b[0]), np.maximum(a[1], b[1]), a[2] | b[2]]
+                    groups = [g for k, g in enumerate(groups) if k not in (i, j)] + [merged]
+                    changed = True
+                    break
+            if changed:
+                break
+    return [(lo + pad_ct, hi - pad_ct, labs, labels) for lo, hi, labs in groups]
+
+
+def sdf_from_mask(
+    mask: ArrayLike, grid: Grid, *, resolution_mm: float | None = None
+) -> SignedDistanceField:
+    """Signed distance field of a boolean mask on a CT grid (voxel-edge surface).
+
+    Each voxel counts as the full box around its centre (for slices: half-way to the
+    neighbouring slice planes), so the surface is the union of voxel faces, the "real
+    boundary" of a voxel mask, and not the voxel centres. Separate connected components
+    far apart get separate cropped patches.
+
+    Parameters
+    ----------
+    mask
+        Boolean ``[slice, row, column]`` array with the shape of ``grid``.
+    grid
+        The CT grid.
+    resolution_mm
+        Working cell size in mm (each CT voxel is split into ``round(spacing /
+        resolution_mm)`` cells per axis). Default: about 0.5 mm, coarser for very large
+        structures (at most ~1.5 million cells per patch).
+
+    Returns
+    -------
+    SignedDistanceField
+
+    Raises
+    ------
+    GridMismatchError
+        If the mask does not have the grid's shape.
+
+    Notes
+    -----
+    The mask is supersampled (nearest voxel) onto the lattice, whose cells tile the CT
+    voxels exactly; ``scipy.ndimage.distance_transform_edt(..., sampling=cell size)``
+    gives centre-to-centre distances, corrected by half a cell so that the zero level
+    lies on the voxel faces (see ``_mask_phi``).
+
+    Examples
+    --------
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((5, 10, 10), origin_mm=(0, 0, 0), spacing_mm=(3, 1, 1))
+    >>> m = np.zeros(g.shape, bool); m[2, 4:6, 4:6] = True
+    >>> s = sdf_from_mask(m, g)
+    >>> # one voxel box: x 3.5..5.5 mm, z 4.5..7.5 mm; value at the centre of a face:
+    >>> float(np.round(s.value_at([5.5, 5.0, 6.0]), 6))
+    0.0
+    """
+    m = np.asarray(mask, dtype=bool)
+    if m.shape != grid.shape:
+        raise GridMismatchError(
+            f"mask shape {m.shape} does not match the grid shape {grid.shape}: give a mask "
+            "on the CT grid"
+        )
+    if not m.any():
+        return SignedDistanceField(grid, ())
+    s = np.asarray(grid.spacing_mm)
+    patches = []
+    h0, _ = _lattice(grid, [1.0, 1.0, 1.0], resolution_mm)
+    pad_ct = np.ceil((_PAD_VOXELS + 1) * np.asarray(h0) / s).astype(np.int64) + 1
+    bb_lo, bb_hi = _bbox(m)
+    crop = m[tuple(slice(a, b) for a, b in zip(bb_lo, bb_hi, strict=True))]
+    for lo, hi, labs, labels in _ct_box_groups(crop, pad_ct):
+        extent = (hi - lo + 2) * s
+        h, base = _lattice(grid, extent, resolution_mm)
+        f = np.rint(s / np.asarray(h)).astype(np.int64)
+        start = (bb_lo + lo - 1) * f - _PAD_VOXELS
+        stop = (bb_lo + hi + 1) * f + _PAD_VOXELS
+        lo_c, hi_c = np.maximum(lo, 0), np.minimum(hi, crop.shape)
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo_c, hi_c, strict=True))
+        sub = np.isin(labels[sl], list(labs))
+        fine = _fine_mask(sub, grid, h, base, start, stop, offset=bb_lo + lo_c)
+        phi = _mask_phi(fine, np.asarray(h))
+        patches.append(_Patch(h, base, tuple(int(v) for v in start), phi))
+    return SignedDistanceField(grid, _merge_overlapping(patches))
