@@ -1,0 +1,171 @@
+"""Benchmark of the structures geometry core (issue 3).
+
+A 512 x 512 x 200 CT grid (0.98 x 0.98 x 3 mm), five spherical lesions (PET-report
+sources) and a ~300 cc elective nodal CTV given as an irregular mask. Timed, with peak
+traced memory (tracemalloc; numpy allocations included) per stage:
+
+* margins: GTV -> CTV (+3 mm) -> PTV (+3 mm) per lesion, CTV_ENI -> PTV_ENI (+5 mm);
+* booleans: boost PTV = union of the lesion PTVs, elective PTV = PTV_ENI - boost,
+  all PTVs cropped 3 mm inside the body;
+* contouring and volumes of all 19 structures on the CT planes.
+
+Reference in the same run: the naive full-grid expansion with
+``scipy.ndimage.distance_transform_edt(~mask, sampling=spacing) <= margin`` (what most
+scripts do), for the ENI PTV and the lesion CTV/PTV, with its volumes next to ours and
+to the analytic sphere volumes. Run: ``python benchmarks/structures.py``.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+import tracemalloc
+
+import numpy as np
+from scipy import ndimage
+
+from rtplan.imaging.grid import Grid
+from rtplan.structures import (
+    contours_from_sdf,
+    crop_to_mask,
+    difference,
+    expand,
+    sdf_from_mask,
+    sdf_from_sphere,
+    union,
+    volume_cc,
+)
+
+SHAPE = (200, 512, 512)
+SPACING = (3.0, 0.98, 0.98)
+LESIONS = [  # centre (LPS mm), radius mm
+    ((-60.3, 20.1, 15.4), 4.0),
+    ((5.7, 3.6, -65.2), 6.0),  # inside the ENI: the elective PTV gets a hole
+    ((10.2, 60.4, 90.7), 8.5),
+    ((-20.9, -50.3, -120.1), 11.0),
+    ((80.4, -30.8, 140.3), 14.0),
+]
+CTV_MM, PTV_MM, ENI_MM, SKIN_MM = 3.0, 3.0, 5.0, 3.0
+
+
+def _make_inputs(grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Body (elliptic cylinder) and an irregular ~300 cc ENI blob, as CT masks."""
+    _, y, x = (grid.voxel_centers_mm(a) + grid.origin_mm[::-1][a] for a in range(3))
+    body2d = (x[None, :] / 190.0) ** 2 + (y[:, None] / 130.0) ** 2 <= 1.0
+    body = np.broadcast_to(body2d, SHAPE).copy()
+    # ENI: smoothed random field thresholded inside a box around the pelvic nodes
+    rng = np.random.default_rng(42)
+    box = (slice(60, 95), slice(200, 310), slice(170, 340))
+    noise = rng.normal(size=tuple(s.stop - s.start for s in box))
+    smooth = ndimage.gaussian_filter(noise, sigma=(2.0, 8.0, 8.0))
+    zz, yy, xx = np.meshgrid(*[np.linspace(-1, 1, n) for n in smooth.shape], indexing="ij")
+    smooth -= 0.08 * (zz**2 + yy**2 + xx**2)
+    target_vox = 300_000.0 / np.prod(SPACING)
+    thr = np.sort(smooth.ravel())[-int(target_vox)]
+    eni = np.zeros(SHAPE, bool)
+    eni[box] = smooth >= thr
+    return body, eni
+
+
+def _stage(name: str, fn, results: dict):
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    out = fn()
+    dt = time.perf_counter() - t0
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    results[name] = (dt, peak / 2**20)
+    return out
+
+
+def main() -> None:
+    grid = Grid(SHAPE, origin_mm=(-250.4, -250.4, -300.0), spacing_mm=SPACING)
+    body, eni = _make_inputs(grid)
+    vox_cc = np.prod(SPACING) / 1000.0
+    print(f"grid {SHAPE} spacing {SPACING} mm; ENI mask {eni.sum() * vox_cc:.1f} cc; "
+          f"{len(LESIONS)} lesions r = {[r for _, r in LESIONS]} mm")
+    res: dict[str, tuple[float, float]] = {}
+
+    def margins():
+        gtv = [sdf_from_sphere(grid, c, r) for c, r in LESIONS]
+        ctv = [expand(g, CTV_MM) for g in gtv]
+        ptv = [expand(c, PTV_MM) for c in ctv]
+        ctv_eni = sdf_from_mask(eni, grid)
+        ptv_eni = expand(ctv_eni, ENI_MM)
+        return gtv, ctv, ptv, ctv_eni, ptv_eni
+
+    gtv, ctv, ptv, ctv_eni, ptv_eni = _stage("margins", margins, res)
+
+    def booleans():
+        ptv_c = [crop_to_mask(p, body, inset_mm=SKIN_MM) for p in ptv]
+        eni_c = crop_to_mask(ptv_eni, body, inset_mm=SKIN_MM)
+        boost = union(*ptv_c)
+        elective = difference(eni_c, boost)
+        return ptv_c, boost, elective
+
+    ptv_c, boost, elective = _stage("booleans", booleans, res)
+    structures = [*gtv, *ctv, *ptv_c, ctv_eni, ptv_eni, boost, elective]
+
+    def contouring():
+        return [contours_from_sdf(s) for s in structures]
+
+    contours = _stage("contouring", contouring, res)
+    vols = _stage("volumes", lambda: [volume_cc(s) for s in structures], res)
+
+    ours_t = sum(t for t, _ in res.values())
+    ours_m = max(m for _, m in res.values())
+    n_contours = sum(len(c) for c in contours)
+    n_points = sum(p.n_points for c in contours for p in c)
+
+    # --- naive reference: full-grid EDT between voxel centres ------------------------
+    naive: dict[str, tuple[float, float]] = {}
+
+    def naive_eni():
+        return ndimage.distance_transform_edt(~eni, sampling=SPACING) <= ENI_MM
+
+    naive_ptv_eni = _stage("naive ENI PTV (1 EDT)", naive_eni, naive)
+    zc, yc, xc = (grid.voxel_centers_mm(a) + grid.origin_mm[::-1][a] for a in range(3))
+    gtv_mask = np.zeros(SHAPE, bool)
+    for (cx, cy, cz), r in LESIONS:
+        k = np.abs(zc - cz) <= r + 3
+        i = np.abs(yc - cy) <= r + 3
+        j = np.abs(xc - cx) <= r + 3
+        sub = ((zc[k, None, None] - cz) ** 2 + (yc[None, i, None] - cy) ** 2
+               + (xc[None, None, j] - cx) ** 2) <= r * r
+        gtv_mask[np.ix_(k, i, j)] |= sub
+
+    def naive_lesions():
+        c = ndimage.distance_transform_edt(~gtv_mask, sampling=SPACING) <= CTV_MM
+        return ndimage.distance_transform_edt(~c, sampling=SPACING) <= PTV_MM
+
+    naive_ptv = _stage("naive lesion CTV+PTV (2 EDT)", naive_lesions, naive)
+    naive_t = sum(t for t, _ in naive.values())
+    naive_m = max(m for _, m in naive.values())
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    print("\nstage                           time (s)   peak traced (MiB)")
+    for name, (t, m) in {**res, **naive}.items():
+        print(f"  {name:30s} {t:8.3f}   {m:10.1f}")
+    print(f"\nrtplan total: {ours_t:.3f} s, peak {ours_m:.0f} MiB "
+          f"(aim: < 2 s and < 1024 MiB); {n_contours} contours, {n_points} points")
+    print(f"naive full-grid EDT total: {naive_t:.3f} s, peak {naive_m:.0f} MiB")
+    print(f"ratio naive/rtplan: time x{naive_t / ours_t:.1f}, memory x{naive_m / ours_m:.1f}"
+          f"  (process max RSS {maxrss:.0f} MiB)")
+
+    print("\nvolumes (cc)          analytic   rtplan    naive EDT")
+    lab, _ = ndimage.label(naive_ptv)
+    for n, ((_, r), v) in enumerate(zip(LESIONS, vols[10:15], strict=True)):
+        exact = 4 / 3 * np.pi * (r + CTV_MM + PTV_MM) ** 3 / 1000
+        print(f"  PTV lesion {n + 1} r={r:4.1f}  {exact:8.3f} {v:8.3f}", end="")
+        c = np.array(LESIONS[n][0])
+        idx = np.rint(grid.world_to_index(c)).astype(int)
+        naive_v = (lab == lab[tuple(idx)]).sum() * vox_cc
+        print(f" {naive_v:10.3f}")
+    naive_eni_cc = naive_ptv_eni.sum() * vox_cc
+    print(f"  PTV_ENI (mask + 5 mm)  {'-':>6s} {vols[16]:8.3f} {naive_eni_cc:10.3f}")
+    print(f"  CTV_ENI (mask)         {eni.sum() * vox_cc:8.3f} {vols[15]:8.3f}")
+    print(f"  boost PTV {vols[17]:.3f} cc, elective PTV {vols[18]:.3f} cc")
+
+
+if __name__ == "__main__":
+    main()
