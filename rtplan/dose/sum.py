@@ -58,9 +58,7 @@ def resample_dose(
     [[[3.5]]]
     """
     src = dose.grid
-    if src is target or (
-        registration is None and _same(src, target)
-    ):
+    if registration is None and (src is target or _same(src, target)):
         return dose.dose_gy
     k, i, j = np.meshgrid(
         *(np.arange(n, dtype=float) for n in target.shape), indexing="ij"

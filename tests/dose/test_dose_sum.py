@@ -1,0 +1,105 @@
+"""EQD2 summation of courses, resampling and registrations.
+
+Independent references: the LQ EQD2 written out here, the cervix HDR consensus sum
+(45 Gy / 25 fx + 4 x 7 Gy at a/b 10: 83.9 Gy, as in rtplan.radiobiology.sum_courses),
+and linear dose fields, which trilinear interpolation reproduces exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtplan.dose import AlphaBetaSpec, DoseGrid, resample_dose, sum_courses_eqd2
+from rtplan.errors import GridMismatchError, InvalidParameterError
+from rtplan.imaging import Grid
+
+
+def eqd2_ref(total, n, ab):
+    return total * (total / n + ab) / (2.0 + ab)
+
+
+G = Grid((4, 5, 6), origin_mm=(-10, -10, -6), spacing_mm=(3, 2.5, 2.5))
+
+
+def field(grid, f):
+    k, i, j = np.meshgrid(*(np.arange(n) for n in grid.shape), indexing="ij")
+    return f(grid.index_to_world(np.stack([k, i, j], -1)))
+
+
+def test_cervix_consensus_sum():
+    first = DoseGrid(np.full(G.shape, 45.0), G, "1.2", fractions=25)
+    boost = DoseGrid(np.full(G.shape, 28.0), G, "1.2", fractions=4)
+    total = sum_courses_eqd2([first, boost], 10.0).dose_gy
+    np.testing.assert_allclose(total, 83.9, atol=0.05)  # Gy (consensus table, 1 decimal)
+
+
+def test_recovery_on_earlier_course_only():
+    rng = np.random.default_rng(3)
+    d1, d2 = rng.uniform(0, 60, G.shape), rng.uniform(0, 35, G.shape)
+    c1 = DoseGrid(d1, G, "1.2", fractions=30)
+    c2 = DoseGrid(d2, G, "1.2", fractions=5)
+    got = sum_courses_eqd2([c1, c2], 3.0, recovery_fraction=0.4).dose_gy
+    expected = eqd2_ref(d2, 5, 3.0) + 0.6 * eqd2_ref(d1, 30, 3.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    # the order matters: the recovery applies to whichever course came first
+    swapped = sum_courses_eqd2([c2, c1], 3.0, recovery_fraction=0.4).dose_gy
+    np.testing.assert_allclose(swapped, eqd2_ref(d1, 30, 3.0) + 0.6 * eqd2_ref(d2, 5, 3.0),
+                               rtol=1e-12)
+
+
+def test_structure_alpha_beta_in_sum():
+    mask = np.zeros(G.shape, bool)
+    mask[:, :, :3] = True
+    c1 = DoseGrid(np.full(G.shape, 50.0), G, "1.2", fractions=25)
+    c2 = DoseGrid(np.full(G.shape, 30.0), G, "1.2", fractions=5)
+    spec = AlphaBetaSpec(default_alpha_beta_gy=3.0, roi_alpha_beta_gy={"PTV": 1.5})
+    got = sum_courses_eqd2([c1, c2], spec, {"PTV": mask}, recovery_fraction=0.5).dose_gy
+    inside = eqd2_ref(30, 5, 1.5) + 0.5 * eqd2_ref(50, 25, 1.5)
+    outside = eqd2_ref(30, 5, 3.0) + 0.5 * eqd2_ref(50, 25, 3.0)
+    assert got[0, 0, 0] == pytest.approx(inside) and got[0, 0, 5] == pytest.approx(outside)
+
+
+def test_different_grids_resampled_linearly():
+    def linear(p):
+        return 20.0 + 0.3 * p[..., 0] - 0.2 * p[..., 1] + 0.1 * p[..., 2]
+
+    coarse = Grid((8, 10, 12), origin_mm=(-16, -16, -12), spacing_mm=(3, 3.5, 3.2))
+    course = DoseGrid(field(coarse, linear), coarse, "1.2", fractions=10)
+    np.testing.assert_allclose(resample_dose(course, G), field(G, linear), atol=1e-9)
+
+
+def test_outside_the_source_grid_is_zero():
+    small = Grid((1, 1, 1), origin_mm=(-10, -10, -6), spacing_mm=(3, 2.5, 2.5))
+    out = resample_dose(DoseGrid(np.full((1, 1, 1), 5.0), small), G)
+    assert out[0, 0, 0] == 5.0 and out.sum() == 5.0
+
+
+def test_other_frame_needs_registration():
+    def linear(p):
+        return 30.0 + 0.5 * p[..., 0]
+
+    c1 = DoseGrid(field(G, linear), G, "9.9", fractions=10)
+    c2 = DoseGrid(np.zeros(G.shape), G, "1.2", fractions=5)
+    with pytest.raises(GridMismatchError, match="register"):
+        sum_courses_eqd2([c1, c2], 3.0)
+    # course 1's frame is shifted by +2.5 mm in x: point p of the new frame is p + 2.5
+    shift = np.eye(4)
+    shift[0, 3] = 2.5
+    got = sum_courses_eqd2([c1, c2], 3.0, registrations={0: shift}).dose_gy
+    d1 = field(G, lambda p: 30.0 + 0.5 * (p[..., 0] + 2.5))
+    inside = np.s_[:, :, :-1]  # the last column maps beyond course 1's grid (0 Gy)
+    np.testing.assert_allclose(got[inside], eqd2_ref(d1, 10, 3.0)[inside], rtol=1e-12)
+
+
+@pytest.mark.parametrize("recovery", [-0.1, 1.0])
+def test_recovery_range(recovery):
+    c = DoseGrid(np.ones(G.shape), G, "1.2", fractions=5)
+    with pytest.raises(InvalidParameterError, match="recovery fraction"):
+        sum_courses_eqd2([c, c], 3.0, recovery_fraction=recovery)
+
+
+def test_fractions_required_per_course():
+    c = DoseGrid(np.ones(G.shape), G, "1.2", fractions=5)
+    with pytest.raises(InvalidParameterError, match="course 1"):
+        sum_courses_eqd2([DoseGrid(np.ones(G.shape), G, "1.2"), c], 3.0)
