@@ -476,7 +476,7 @@ class SignedDistanceField:
     operations; read it out with :func:`~rtplan.structures.contours_from_sdf`,
     :func:`~rtplan.structures.rasterize` and :func:`~rtplan.structures.volume_cc`.
     The field is stored per structure in small cropped boxes of a working lattice that
-    subdivides the CT voxels (about 0.5 mm by default); see the module notes of
+    subdivides the CT voxels (0.5 to 1 mm by default); see the module notes of
     ``rtplan.structures._sdf`` for the method.
 
     Parameters
@@ -659,8 +659,9 @@ def sdf_from_mask(
         The CT grid.
     resolution_mm
         Working cell size in mm (each CT voxel is split into ``round(spacing /
-        resolution_mm)`` cells per axis). Default: about 0.5 mm, coarser for very large
-        structures (at most ~1.5 million cells per patch).
+        resolution_mm)`` cells per axis). Default: about 0.5 mm for structures up to
+        16 mm across, up to about 1 mm from 32 mm, coarser only beyond ~1.5 million
+        cells per patch.
 
     Returns
     -------

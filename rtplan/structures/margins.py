@@ -8,7 +8,11 @@ sub-cell surface points, see ``rtplan.structures._sdf``) and ``m`` is subtracted
 exact up to the sub-cell sampling, on any voxel spacing, for margins smaller than the
 slice spacing too. Shrinking by ``m`` adds ``m`` instead (erosion: points at least ``m``
 inside). Each structure is processed in its own cropped box (bounding box + margin +
-a few cells), on a working lattice of about 0.5 mm.
+a few cells), on a working lattice of 0.5 to 1 mm. Measured on the issue's cases
+(spheres r 3-15 mm, margins 2/3/5 mm chained twice, 1.5 and 3 mm slices): contour
+radii within 0.06 mm of the analytic expanded sphere; octant-ellipsoid boundary points
+within 0.1 mm; voxel masks within 0.35 mm (0.6 mm at 3 mm slices) of the exact
+Minkowski sum of the voxel boxes.
 
 Anisotropic margins
 -------------------

@@ -43,7 +43,7 @@ def sdf_from_sphere(
     radius_mm
         Radius in mm (> 0); a PET report's diameter divided by two.
     resolution_mm
-        Working cell size in mm; default about 0.5 mm (see
+        Working cell size in mm; default 0.5 to 1 mm by size (see
         :func:`~rtplan.structures.sdf_from_mask`).
 
     Returns
