@@ -102,7 +102,8 @@ def _body_arg(text: str, ct: Any) -> Any:
         raise InputError(
             f"--body {text!r}: use auto, none, or RTSTRUCT:ROI (e.g. RS.dcm:BODY)"
         )
-    return rtstruct_masks(path, ct, [roi])[roi] if roi else None
+    masks = rtstruct_masks(path, ct, [roi])
+    return next(iter(masks.values()))
 
 
 def run_structures(

@@ -120,3 +120,33 @@ def test_structures_cli_bad_inputs(tmp_path, capsys):
                  str(paths["lesions"]), "-o", str(tmp_path / "RS.dcm"), "-q"])
     assert code == 2
     assert not (tmp_path / "RS.dcm").exists()
+
+
+def test_structures_cli_eni_flag_and_body_roi(tmp_path, capsys):
+    from rtplan.imaging.ct import load_ct_series
+    from rtplan.structures import contours_from_mask, write_rtstruct
+    from rtplan.structures.body import body_mask
+    from rtplan.structures.contour import ROIContours
+
+    paths = write_demo_inputs(tmp_path / "in")
+    data = json.loads(paths["lesions"].read_text())
+    del data["eni"]
+    lesions = tmp_path / "lesions_no_eni.json"
+    lesions.write_text(json.dumps(data))
+    ct = load_ct_series(paths["ct"])
+    body = body_mask(ct.volume_hu, ct.grid)
+    write_rtstruct(tmp_path / "body.dcm", ct,
+                   [ROIContours("BODY", "EXTERNAL", (0, 255, 0),
+                                contours_from_mask(body, ct.grid))])
+    out = tmp_path / "RS.dcm"
+    code = main(["structures", "--ct", str(paths["ct"]), "--lesions", str(lesions),
+                 "--eni-ctv", f"{paths['eni']}:CTV_Elective", "--sib", "--eni-margin-mm", "5",
+                 "--body", f"{tmp_path / 'body.dcm'}:BODY", "-o", str(out), "-q", "--json"])
+    assert code == 0
+    rep = json.loads(capsys.readouterr().out)
+    names = [s["name"] for s in rep["structures"]]
+    assert names[-5:] == ["CTVn_5100", "PTVn_5100", "PTV_6120", "PTV_5100", "External"]
+    assert rep["structures"][-1]["source"] == "body ROI"
+    code = main(["structures", "--ct", str(paths["ct"]), "--lesions", str(lesions),
+                 "--eni-ctv", "nonsense", "-o", str(tmp_path / "x.dcm"), "-q"])
+    assert code == 2 and "RTSTRUCT:ROI" in capsys.readouterr().err
