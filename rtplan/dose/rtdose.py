@@ -186,6 +186,27 @@ def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | No
     return int(n)
 
 
+def _check_plan_matches(ds: Dataset, plan_path: Path, where: str) -> None:
+    """Refuse an RTPLAN the RTDOSE does not reference, or in another frame."""
+    plan = pydicom.dcmread(plan_path, stop_before_pixels=True, force=True)
+    refs = [
+        str(r.get("ReferencedSOPInstanceUID", ""))
+        for r in ds.get("ReferencedRTPlanSequence", [])
+    ]
+    uid = str(plan.get("SOPInstanceUID", ""))
+    if refs and uid and uid not in refs:
+        raise DicomError(
+            f"{where} references RTPLAN {refs}, but '{plan_path}' is {uid}: give the "
+            "plan this dose was calculated for (or --fractions)"
+        )
+    frame, plan_frame = ds.get("FrameOfReferenceUID"), plan.get("FrameOfReferenceUID")
+    if frame and plan_frame and frame != plan_frame:
+        raise GridMismatchError(
+            f"{where} is in frame of reference {frame}, the RTPLAN '{plan_path}' in "
+            f"{plan_frame}: they do not belong together"
+        )
+
+
 def _grid_from(ds: Dataset, where: str) -> Grid:
     try:
         ipp = np.asarray(ds.ImagePositionPatient, dtype=float)
@@ -281,6 +302,9 @@ def read_rtdose(
         Inconsistent GridFrameOffsetVector.
     InvalidParameterError
         ``fractions`` and the RTPLAN disagree, or a per-fraction grid without fractions.
+    GridMismatchError
+        The RTPLAN is in another frame of reference (or is not the plan the RTDOSE
+        references: :class:`DicomError`).
 
     Examples
     --------
@@ -336,7 +360,10 @@ def read_rtdose(
         }.get(summation, "export the plan dose (DoseSummationType PLAN)")
         raise DicomError(f"{where}: DoseSummationType {summation!r} is not supported: {hint}")
 
-    n_plan = fractions_from_rtplan(rtplan) if rtplan is not None else None
+    n_plan = None
+    if rtplan is not None:
+        n_plan = fractions_from_rtplan(rtplan)
+        _check_plan_matches(ds, Path(rtplan), where)
     if fractions is not None:
         if int(fractions) != fractions or int(fractions) < 1:
             raise InvalidParameterError(f"fractions must be a whole number >= 1, got {fractions!r}")

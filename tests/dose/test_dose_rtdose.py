@@ -74,6 +74,15 @@ def test_fractions_from_rtplan(rp_path):
     assert fractions_from_rtplan(rp_path) == 7
 
 
+def test_plan_must_be_the_referenced_one(tmp_path, rd_path, rp_path):
+    other = pydicom.dcmread(rp_path)
+    other.SOPInstanceUID = "1.2.3.4"
+    p = tmp_path / "RP.dcm"
+    other.save_as(p)
+    with pytest.raises(DicomError, match="references RTPLAN"):
+        read_rtdose(rd_path, rtplan=p)
+
+
 def test_fractions_must_agree_with_plan(rd_path, rp_path):
     with pytest.raises(InvalidParameterError, match="5 fractions given but the RTPLAN"):
         read_rtdose(rd_path, fractions=5, rtplan=rp_path)
