@@ -59,6 +59,10 @@ def atomic_write(
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        # mkstemp creates 0600 files: give the output the usual permissions (0666 - umask)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, dest)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
