@@ -14,6 +14,7 @@ from rtplan.errors import RTPlanError
 #: parser with ``set_defaults(func=...)``; ``func(args) -> int`` returns the exit status.
 _COMMAND_MODULES = [
     "rtplan.cli.lesions",
+    "rtplan.cli.demo",
     "rtplan.cli.outcomes",
     "rtplan.cli.radiobiology",
     "rtplan.cli.dose",
