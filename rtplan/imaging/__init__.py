@@ -39,6 +39,7 @@ from rtplan.imaging.pet_lesions import (
     segment_seed,
     suv_peak,
 )
+from rtplan.imaging.pet_writer import PET_NUCLIDES, PETAcquisition, write_pet_series
 from rtplan.imaging.registration import (
     MatrixFile,
     RigidTransform,
@@ -61,6 +62,7 @@ __all__ = [
     "CANDIDATE_SUV",
     "NUCLIDE_HALF_LIFE_S",
     "OLIGOMETASTATIC_MAX",
+    "PET_NUCLIDES",
     "PRESETS",
     "CTSeries",
     "Candidate",
@@ -69,6 +71,7 @@ __all__ = [
     "LesionSite",
     "MatrixFile",
     "OligometastaticCheck",
+    "PETAcquisition",
     "PETLesion",
     "PETLesionReport",
     "PETLesionResult",
@@ -106,4 +109,5 @@ __all__ = [
     "suv_factor",
     "suv_peak",
     "write_ct_series",
+    "write_pet_series",
 ]
