@@ -250,8 +250,9 @@ class RigidTransform:
 
         The transform's own frames must name the requested ones, by UID or by the given
         label (``"PET"``, ``"CT"``, case-insensitive), or be empty (then the stated
-        direction is taken as is). A transform stated in the opposite direction is
-        inverted. The result carries the requested UIDs.
+        direction is taken as is); an empty requested UID (a series without
+        FrameOfReferenceUID) accepts any. A transform stated in the opposite direction
+        is inverted. The result carries the requested UIDs.
 
         Raises
         ------
@@ -270,7 +271,7 @@ class RigidTransform:
             return bool(x) and (x == uid or (bool(label) and x.lower() == label.lower()))
 
         def allows(x: str, uid: str, label: str) -> bool:
-            return not x or names(x, uid, label) or (not uid and not _is_uid(x))
+            return not x or not uid or names(x, uid, label)
 
         mv, fx = self.moving_frame_uid, self.fixed_frame_uid
         if allows(mv, moving_frame_uid, moving_label) and allows(fx, fixed_frame_uid,

@@ -27,6 +27,7 @@ from rtplan._shared.optional import import_optional
 from rtplan.errors import GeometryError, InputError
 from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.grid import Grid
+from rtplan.imaging.registration import RigidTransform
 from rtplan.structures.body import body_mask
 from rtplan.structures.contour import ROIContours
 from rtplan.structures.naming import RoiType, colour_for, site_classifier, target_name
@@ -48,6 +49,7 @@ __all__ = [
     "build_targets",
     "lesion_gtv",
     "load_mask_source",
+    "pet_to_ct_transform",
     "resample_mask_nearest",
     "source_mask",
     "targets_to_rois",
@@ -232,14 +234,40 @@ def source_mask(
     return mask
 
 
+def _as_transform(transform: object) -> RigidTransform:
+    if isinstance(transform, RigidTransform):
+        return transform
+    return RigidTransform(np.asarray(transform, dtype=float), source="4 x 4 matrix")
+
+
 def resample_mask_nearest(
-    mask: NDArray[np.bool_], source: Grid, target: Grid
+    mask: NDArray[np.bool_],
+    source: Grid,
+    target: Grid,
+    transform: RigidTransform | NDArray[np.float64] | None = None,
 ) -> NDArray[np.bool_]:
-    """Resample a boolean mask to another grid in the same frame of reference.
+    """Resample a boolean mask to another grid, optionally in another frame of reference.
 
     Each target voxel takes the value of the source voxel containing its centre
-    (nearest neighbour); only the target voxels within the mask's bounding box (plus
-    one source voxel) are visited.
+    (nearest neighbour): the centre is mapped back into the source frame with the
+    inverse of ``transform``, then to a source index. Only the target voxels within the
+    bounding box of the mask's box (plus one source voxel) mapped forward are visited.
+
+    Parameters
+    ----------
+    mask
+        Boolean ``[slice, row, column]`` mask on ``source``.
+    source, target
+        Grids of the mask and of the result (LPS mm, each in its own frame).
+    transform
+        Rigid transform (:class:`~rtplan.imaging.RigidTransform` or a 4 x 4 matrix)
+        mapping *source-frame* points to *target-frame* points, e.g. PET -> CT. ``None``:
+        both grids are in the same frame of reference.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask on ``target``.
 
     Examples
     --------
@@ -248,16 +276,24 @@ def resample_mask_nearest(
     >>> m = np.zeros(src.shape, bool); m[1, 1, 1] = True      # box 2..6 mm on each axis
     >>> int(resample_mask_nearest(m, src, dst).sum())          # centres 3 and 5 mm: 2^3
     8
+    >>> shift = np.eye(4); shift[2, 3] = 4.0                   # source z + 4 mm = target z
+    >>> out = resample_mask_nearest(m, src, dst, shift)
+    >>> np.argwhere(out)[:, 0].min(), np.argwhere(out)[:, 0].max()   # slices at z 7, 9 mm
+    (np.int64(4), np.int64(5))
     """
     m = np.asarray(mask, dtype=bool)
     out = np.zeros(target.shape, dtype=bool)
     idx = np.argwhere(m)
     if idx.size == 0:
         return out
+    tf = None if transform is None else _as_transform(transform)
     lo, hi = idx.min(axis=0) - 1.0, idx.max(axis=0) + 1.0
     corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
                         for c in (lo[2], hi[2])])
-    t_idx = target.world_to_index(source.index_to_world(corners))
+    world = source.index_to_world(corners)
+    if tf is not None:
+        world = tf.apply(world)
+    t_idx = target.world_to_index(world)
     t_lo = np.clip(np.floor(t_idx.min(axis=0)).astype(int), 0, np.array(target.shape) - 1)
     t_hi = np.clip(np.ceil(t_idx.max(axis=0)).astype(int) + 1, 0, np.array(target.shape))
     if np.any(t_hi <= t_lo):
@@ -265,6 +301,8 @@ def resample_mask_nearest(
     kk, ii, jj = np.meshgrid(*[np.arange(a, b) for a, b in zip(t_lo, t_hi, strict=True)],
                              indexing="ij")
     pts = target.index_to_world(np.stack([kk, ii, jj], axis=-1).astype(float))
+    if tf is not None:
+        pts = tf.inverse().apply(pts)
     s_idx = np.rint(source.world_to_index(pts)).astype(int)
     inside = np.all((s_idx >= 0) & (s_idx < np.array(source.shape)), axis=-1)
     vals = np.zeros(inside.shape, dtype=bool)
@@ -274,43 +312,97 @@ def resample_mask_nearest(
     return out
 
 
-def _pet_gtv_mask(src: PETSeedSource, lesion_id: str, ct: CTSeries, pet) -> NDArray[np.bool_]:
+def pet_to_ct_transform(
+    pet: object, ct: CTSeries, transform: RigidTransform | NDArray[np.float64] | None
+) -> RigidTransform | None:
+    """The PET -> CT transform to use, checked against both frames of reference.
+
+    ``None`` when the PET and the CT share a frame (or one has no FrameOfReferenceUID)
+    and no transform is given. A transform stated CT -> PET (e.g. a matrix file with
+    ``"from_frame": "CT"``) is inverted; one relating other frames is refused.
+
+    Raises
+    ------
+    GeometryError
+        Different frames and no transform, or a transform for other frames.
+    """
+    pet_for = str(getattr(pet, "frame_of_reference_uid", "") or "")
+    ct_for = ct.frame_of_reference_uid or ""
+    if transform is None:
+        if pet_for and ct_for and pet_for != ct_for:
+            raise GeometryError(
+                f"PET (FrameOfReferenceUID {pet_for}) and planning CT ({ct_for}) are in "
+                "different frames of reference: give the rigid PET -> CT registration, a "
+                "DICOM Spatial Registration (--registration REG.dcm) or a 4 x 4 matrix "
+                "(--pet-to-ct-matrix FILE; library: pet_transform=)"
+            )
+        return None
+    return _as_transform(transform).oriented(pet_for, ct_for, moving_label="PET",
+                                             fixed_label="CT")
+
+
+def _pet_gtv_mask(
+    src: PETSeedSource,
+    lesion_id: str,
+    ct: CTSeries,
+    pet,
+    transform: RigidTransform | NDArray[np.float64] | None = None,
+    exclusion_mask: NDArray[np.bool_] | None = None,
+    notes: list[str] | None = None,
+) -> NDArray[np.bool_]:
     from rtplan.imaging.pet_lesions import segment_seed
 
     if pet is None:
         raise InputError(
             f"lesion {lesion_id} is a pet_seed source: give the PET series (--pet DIR)"
         )
-    if (pet.frame_of_reference_uid and ct.frame_of_reference_uid
-            and pet.frame_of_reference_uid != ct.frame_of_reference_uid):
-        raise GeometryError(
-            f"PET (FrameOfReferenceUID {pet.frame_of_reference_uid}) and planning CT "
-            f"({ct.frame_of_reference_uid}) are in different frames of reference: "
-            "register them first (rigid registration is not supported yet)"
-        )
+    tf = pet_to_ct_transform(pet, ct, transform)
     seg = segment_seed(pet.suv, pet.grid, src.point_mm, method=src.method, level=src.level,
-                       max_radius_mm=src.max_radius_mm, background_suv=src.background_suv)
-    mask = resample_mask_nearest(seg.mask, pet.grid, ct.grid)
+                       max_radius_mm=src.max_radius_mm, background_suv=src.background_suv,
+                       exclusion_mask=exclusion_mask)
+    if notes is not None:
+        if seg.excluded_voxels:
+            notes.append(f"lesion {lesion_id}: {seg.excluded_voxels} hot PET voxels left out "
+                         "by the exclusion mask")
+        if seg.touches_radius:
+            notes.append(f"lesion {lesion_id}: the PET delineation reaches max_radius_mm "
+                         f"{src.max_radius_mm:g} and was cut by it; check it")
+    mask = resample_mask_nearest(seg.mask, pet.grid, ct.grid, tf)
     if not mask.any():
         raise GeometryError(
             f"lesion {lesion_id}: the PET delineation lies outside the planning CT"
+            + ("" if tf is None else " after the PET -> CT registration: check its direction")
         )
     return mask
 
 
 def lesion_gtv(
-    lesion: Lesion, ct: CTSeries, cache: dict | None = None, pet: object | None = None
+    lesion: Lesion,
+    ct: CTSeries,
+    cache: dict | None = None,
+    pet: object | None = None,
+    *,
+    pet_transform: RigidTransform | NDArray[np.float64] | None = None,
+    pet_exclusion: NDArray[np.bool_] | None = None,
+    notes: list[str] | None = None,
 ) -> object:
     """The GTV of a lesion as a signed distance field on the CT grid.
 
-    ``pet`` (a :class:`~rtplan.imaging.PETVolume` in the CT's frame of reference) is
-    needed for ``pet_seed`` sources: the lesion is delineated on the native PET grid and
-    the mask resampled onto the CT grid (nearest neighbour).
+    ``pet`` (a :class:`~rtplan.imaging.PETVolume`) is needed for ``pet_seed`` sources:
+    the lesion is delineated on the native PET grid from ``point_mm`` (PET frame LPS
+    mm), outside ``pet_exclusion`` (boolean mask on the PET grid), and the mask is
+    resampled onto the CT grid (nearest neighbour). When the PET and CT frames of
+    reference differ, ``pet_transform`` (PET -> CT, see
+    :func:`~rtplan.imaging.read_spatial_registration`) is required. Warnings (voxels
+    excluded, radius reached) are appended to ``notes``.
     """
     s = _ops()
     src = lesion.source
     if isinstance(src, PETSeedSource):
-        return s.sdf_from_mask(_pet_gtv_mask(src, lesion.id, ct, pet), ct.grid)
+        return s.sdf_from_mask(
+            _pet_gtv_mask(src, lesion.id, ct, pet, pet_transform, pet_exclusion, notes),
+            ct.grid,
+        )
     if isinstance(src, SphereSource):
         idx = ct.grid.world_to_index(np.asarray(src.center_mm))
         if np.any(idx < -0.5) or np.any(idx > np.asarray(ct.grid.shape) - 0.5):
@@ -331,6 +423,8 @@ def build_targets(
     body: str | NDArray[np.bool_] | None = "auto",
     inside_skin_mm: float = 0.0,
     pet: object | None = None,
+    pet_transform: RigidTransform | NDArray[np.float64] | None = None,
+    pet_exclusion: NDArray[np.bool_] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TargetSet:
     """Build GTV/CTV/PTV per lesion, and ENI/SIB volumes, on the planning CT.
@@ -349,7 +443,14 @@ def build_targets(
     inside_skin_mm
         Pull targets this many mm inside the skin (0 = crop at the skin).
     pet
-        The PET (:func:`rtplan.imaging.load_pet`) for ``pet_seed`` lesions.
+        The PET (:func:`rtplan.imaging.load_pet`) for ``pet_seed`` lesions; their
+        ``point_mm`` are in the PET's frame of reference.
+    pet_transform
+        Rigid PET -> CT transform (:class:`~rtplan.imaging.RigidTransform` or 4 x 4
+        matrix), required when the PET and CT frames of reference differ.
+    pet_exclusion
+        Boolean mask on the PET grid (e.g. bladder) that no PET delineation includes
+        or crosses.
     progress
         Called with a short message before each long step.
 
@@ -397,7 +498,8 @@ def build_targets(
         numbers[cls] = numbers.get(cls, 0) + 1
         k = numbers[cls]
         say(f"lesion {lesion.id}: GTV, CTV (+{_margin_text(ctv_m)}), PTV (+{_margin_text(ptv_m)})")
-        gtv = lesion_gtv(lesion, ct, cache, pet)
+        gtv = lesion_gtv(lesion, ct, cache, pet, pet_transform=pet_transform,
+                         pet_exclusion=pet_exclusion, notes=warnings)
         ctv = s.expand(gtv, _margin_arg(ctv_m))
         ptv = s.expand(ctv, _margin_arg(ptv_m))
         gname, cname, pname = (target_name(t, cls, k) for t in ("GTV", "CTV", "PTV"))
