@@ -10,6 +10,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtplan._shared.table import format_table
+from rtplan.cli._pet_geometry import (
+    add_exclude,
+    add_registration,
+    add_suv_overrides,
+    build_exclusion,
+    load_registration,
+    suv_overrides,
+)
 from rtplan.cli.options import add_json, new_command, print_json
 from rtplan.errors import InputError, from_validation_error
 
@@ -36,9 +44,14 @@ def register(subparsers: Any) -> None:
             '{"kind": "pet_seed", ...} on the PET grid, and print SUVmax, SUVpeak (1 ml), '
             "SUVmean, metabolic volume (cc), equivalent diameter (mm), miTNM label and the "
             "oligometastatic check (at most 5 metastases). SUV >= 3 regions can be listed "
-            "as suggestions with --candidates; they are never accepted automatically."
+            "as suggestions with --candidates; they are never accepted automatically. "
+            "Seed points (point_mm) are LPS mm in the PET's frame of reference. --exclude "
+            "keeps delineations out of hot organs (bladder): an RTSTRUCT ROI in another "
+            "frame (the planning CT's) needs --registration or --pet-to-ct-matrix."
         ),
-        example="rtplan lesions --pet PET/ --lesions lesions.json --weight-kg 82 --json",
+        example="rtplan lesions --pet PET/ --lesions lesions.json --weight-kg 82 --json\n"
+        "rtplan lesions --pet PET/ --lesions lesions.json --exclude RS_ct.dcm:Bladder "
+        "--registration REG.dcm",
     )
     p.add_argument("--pet", required=True, metavar="DIR", help="folder of the PET series")
     p.add_argument("--lesions", required=True, metavar="FILE", help="lesions file (JSON)")
@@ -52,12 +65,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--candidates", type=float, nargs="?", const=3.0, default=None,
                    metavar="SUV", help="also list regions with SUV >= this (default 3) as "
                    "suggestions for review")
-    g = p.add_argument_group("SUV overrides (replace or supply header values)")
-    g.add_argument("--weight-kg", type=float, metavar="KG", help="patient weight (kg)")
-    g.add_argument("--injected-dose-mbq", type=float, metavar="MBQ",
-                   help="injected activity (MBq) at injection time")
-    g.add_argument("--injection-time", metavar="TIME",
-                   help="injection time: 'HH:MM[:SS]' or ISO date-time '2025-01-01T10:00'")
+    add_suv_overrides(p)
+    add_exclude(p)
+    add_registration(p, "only for --exclude RTSTRUCT ROIs drawn in another frame")
     add_json(p)
     p.set_defaults(func=run)
 
@@ -85,13 +95,13 @@ def run(args: argparse.Namespace) -> int:
     from rtplan.imaging.pet_lesions import measure_pet_lesions
 
     lesions = _read_lesions(args.lesions)
-    pet = load_pet(
-        args.pet, args.normalization, series_uid=args.series_uid, weight_kg=args.weight_kg,
-        injected_dose_mbq=args.injected_dose_mbq, injection_time=args.injection_time,
-    )
+    registration, matrix = load_registration(args)
+    pet = load_pet(args.pet, args.normalization, series_uid=args.series_uid,
+                   **suv_overrides(args))
+    excl = build_exclusion(args.exclude, pet, registration=registration, transform=matrix)
     report = measure_pet_lesions(
         pet.suv, pet.grid, lesions, fwhm_mm=args.fwhm_mm, normalization=pet.normalization.value,
-        candidates_suv=args.candidates,
+        candidates_suv=args.candidates, exclusion_mask=None if excl is None else excl.mask,
     )
     if args.json:
         payload = report.model_dump(mode="json")
@@ -101,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             "heuristics": list(pet.heuristics),
             "first_slice": pet.provenance[0].model_dump(mode="json"),
         }
+        payload["exclusion"] = None if excl is None else {
+            "sources": list(excl.parts), "pet_voxels": excl.n_voxels}
         print_json(payload)
         return 0
     rows = []
@@ -117,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"SUV{report.normalization} ({unit}) of {args.pet}: " + "; ".join(pet.rules))
     for h in pet.heuristics:
         print(f"  heuristic: {h}")
+    if excl is not None:
+        print(f"excluded ({excl.n_voxels} PET voxels): " + "; ".join(excl.parts))
     if rows:
         print(format_table(
             ["lesion", "site", "miTNM", "SUVmax", "SUVpeak", "SUVmean", "volume cc",

@@ -12,6 +12,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from rtplan._shared.table import format_table
+from rtplan.cli._pet_geometry import (
+    add_exclude,
+    add_registration,
+    add_suv_overrides,
+    suv_overrides,
+)
 from rtplan.cli.options import add_force, add_json, new_command, print_json
 from rtplan.errors import InputError, from_validation_error
 
@@ -43,7 +49,7 @@ def _margin(text: str) -> float | list[float]:
     )
 
 
-def _eni_source(text: str) -> dict:
+def _eni_source(text: str, option: str = "--eni-ctv") -> dict:
     """``RS.dcm:ROI`` -> rtstruct source; ``mask.nii.gz[:label]`` -> mask source."""
     low = text.lower()
     if ".nii" in low:
@@ -58,8 +64,8 @@ def _eni_source(text: str) -> dict:
     path, sep, roi = text.rpartition(":")
     if not sep or not path or not roi:
         raise InputError(
-            f"--eni-ctv {text!r}: give RTSTRUCT:ROI (e.g. atlas.dcm:CTV_Elective) or a "
-            "NIfTI mask (nodes.nii.gz)"
+            f"{option} {text!r}: give RTSTRUCT:ROI (e.g. RS.dcm:Bladder) or a NIfTI mask "
+            "(mask.nii.gz[:label])"
         )
     return {"kind": "rtstruct", "path": path, "roi": roi}
 
@@ -118,8 +124,17 @@ def run_structures(
     report: str | Path | None = None,
     force: bool = False,
     say=None,
+    registration: str | Path | None = None,
+    pet_to_ct_matrix: str | Path | None = None,
+    suv_overrides: dict | None = None,
+    exclude: tuple[str, ...] | list[str] = (),
 ) -> dict:
-    """The whole structure pipeline: load, build, contour, write RTSTRUCT (+ report)."""
+    """The whole structure pipeline: load, build, contour, write RTSTRUCT (+ report).
+
+    ``registration`` (DICOM SRO) or ``pet_to_ct_matrix`` (matrix file, PET -> CT) relate
+    a PET in another frame of reference to the CT; ``suv_overrides`` are
+    :func:`~rtplan.imaging.load_pet` keywords; ``exclude`` are ``--exclude`` sources.
+    """
     from rtplan._shared.io import atomic_write_text, check_writable
     from rtplan.imaging.ct import load_ct_series
     from rtplan.structures.rtstruct import write_rtstruct
@@ -133,21 +148,47 @@ def run_structures(
     spec = spec if spec is not None else load_lesions_file(lesions_path)
     say(f"loading CT from {ct_dir}")
     ct = load_ct_series(ct_dir)
-    pet = None
-    if pet_dir is not None:
-        from rtplan.imaging import load_pet
+    pet = tf = excl = None
+    if pet_dir is None:
+        given = [f for f, v in (("--registration", registration),
+                                ("--pet-to-ct-matrix", pet_to_ct_matrix),
+                                ("--exclude", exclude), ("SUV overrides", suv_overrides)) if v]
+        if given:
+            raise InputError(f"{', '.join(given)} apply to the PET: give --pet DIR too")
+    else:
+        from rtplan.cli._pet_geometry import build_exclusion
+        from rtplan.imaging import load_matrix, load_pet, load_spatial_registration
+        from rtplan.structures.targets import pet_to_ct_transform
 
+        if registration and pet_to_ct_matrix:
+            raise InputError("give either --registration or --pet-to-ct-matrix, not both")
         say(f"loading PET from {pet_dir} (SUVbw)")
-        pet = load_pet(pet_dir)
+        pet = load_pet(pet_dir, **(suv_overrides or {}))
+        sro = load_spatial_registration(registration) if registration else None
+        if sro is not None:
+            tf = sro.transform(pet.frame_of_reference_uid, ct.frame_of_reference_uid)
+        elif pet_to_ct_matrix:
+            tf = pet_to_ct_transform(pet, ct, load_matrix(pet_to_ct_matrix))
+        if exclude:
+            say("exclusion regions onto the PET grid")
+        excl = build_exclusion(list(exclude), pet, registration=sro, transform=tf, ct=ct)
     targets = build_targets(
         spec, ct, body=_body_arg(body, ct), inside_skin_mm=inside_skin_mm, pet=pet,
-        progress=say,
+        pet_transform=tf, pet_exclusion=None if excl is None else excl.mask, progress=say,
     )
     rois = targets_to_rois(targets, progress=say)
     say(f"writing {output}")
     write_rtstruct(output, ct, rois, overwrite=force)
     rep = targets.report()
     rep["rtstruct"] = str(output)
+    if pet is not None:
+        rep["pet"] = {
+            "series_instance_uid": pet.series_instance_uid,
+            "frame_of_reference_uid": pet.frame_of_reference_uid,
+            "registration": None if tf is None else tf.describe(),
+            "exclusion": None if excl is None else {"sources": list(excl.parts),
+                                                    "pet_voxels": excl.n_voxels},
+        }
     if report is not None:
         atomic_write_text(report, json.dumps(rep, indent=2) + "\n", overwrite=force)
     return rep
@@ -170,7 +211,9 @@ def _run_structures(args: argparse.Namespace) -> int:
     rep = run_structures(
         args.ct, args.lesions, args.output, spec=spec, body=args.body,
         inside_skin_mm=args.inside_skin_mm, pet_dir=args.pet, report=args.report,
-        force=args.force, say=say,
+        force=args.force, say=say, registration=args.registration,
+        pet_to_ct_matrix=args.pet_to_ct_matrix, suv_overrides=suv_overrides(args),
+        exclude=args.exclude,
     )
     if args.json:
         print_json(rep)
@@ -191,18 +234,25 @@ def register(sub: Any) -> None:
             "ctv margin, PTV = CTV + ptv margin (mm; true 3D expansions); with an elective "
             "nodal CTV, PTV_ENI = CTV + eni margin; with --sib, the boost PTV (union of "
             "the lesion PTVs) and the elective PTV (PTV_ENI minus the boost PTV). "
-            "Targets are cropped to the body. Writes an RTSTRUCT referencing the CT; "
+            "Targets are cropped to the body. pet_seed lesions are delineated on the "
+            "native PET grid (seed point_mm in the PET frame), outside --exclude regions, "
+            "and mapped onto the CT (through --registration or --pet-to-ct-matrix when the "
+            "frames of reference differ). Writes an RTSTRUCT referencing the CT; "
             "never overwrites without --force; never modifies inputs."
         ),
         example="rtplan structures --ct CT/ --lesions lesions.json -o RS.dcm\n"
         "rtplan structures --ct CT/ --lesions lesions.json --eni-ctv atlas.dcm:CTV_Elective "
-        "--sib --ctv-margin-mm 2 --ptv-margin-mm 3 -o RS.dcm --report report.json",
+        "--sib --ctv-margin-mm 2 --ptv-margin-mm 3 -o RS.dcm --report report.json\n"
+        "rtplan structures --ct CT/ --lesions lesions.json --pet PET/ --registration REG.dcm "
+        "--exclude RS.dcm:Bladder -o RS_pet.dcm",
     )
     p.add_argument("--ct", required=True, metavar="DIR", help="folder of the planning CT")
     p.add_argument("--lesions", required=True, metavar="FILE",
                    help="lesions JSON (schema: schemas/structures/lesions_file.json)")
     p.add_argument("--pet", metavar="DIR",
-                   help="PET series (same frame of reference) for pet_seed lesion sources")
+                   help="PET series for pet_seed lesion sources (their point_mm are LPS mm "
+                   "in the PET's frame of reference); in another frame than the CT, give "
+                   "--registration or --pet-to-ct-matrix")
     p.add_argument("--eni-ctv", metavar="SOURCE",
                    help="elective nodal CTV: RTSTRUCT:ROI or a NIfTI mask[.nii.gz[:label]]")
     p.add_argument("--ctv-margin-mm", type=_margin, metavar="M",
@@ -218,6 +268,9 @@ def register(sub: Any) -> None:
                    "an RTSTRUCT ROI")
     p.add_argument("--inside-skin-mm", type=float, default=0.0, metavar="MM",
                    help="pull targets this many mm inside the skin (default 0)")
+    add_registration(p, "with --pet, when the PET and CT frames of reference differ")
+    add_exclude(p)
+    add_suv_overrides(p)
     p.add_argument("-o", "--output", required=True, metavar="RS.dcm", help="RTSTRUCT to write")
     p.add_argument("--report", metavar="FILE", help="also write a JSON report")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
