@@ -28,6 +28,7 @@ from rtplan.outcomes._cohort import (
     load_psa,
     load_toxicity,
 )
+from rtplan.outcomes._cox import CoxResult, CoxTerm, CoxTest, cox_ph
 from rtplan.outcomes._km import (
     KaplanMeier,
     LandmarkRate,
@@ -70,6 +71,9 @@ from rtplan.outcomes.categories import fraction_category
 __all__ = [
     "BiochemicalFailure",
     "Cohort",
+    "CoxResult",
+    "CoxTerm",
+    "CoxTest",
     "FailureRule",
     "InitialTreatment",
     "KaplanMeier",
@@ -92,6 +96,7 @@ __all__ = [
     "bpfs_from_psa",
     "chi_square",
     "classify_omd",
+    "cox_ph",
     "damico_risk",
     "days_to_months",
     "fisher_exact",
