@@ -5,20 +5,50 @@ bones and femoral heads, a couch below the patient, four PSMA-positive lesions a
 different sites, and an elective nodal CTV made of iliac tubes and a presacral region,
 drawn analytically as circles on every CT slice (as an atlas contour would be).
 All coordinates are DICOM patient coordinates (LPS, mm), head-first supine.
+
+The demo PET (:func:`make_demo_pet`) is a PSMA-PET of the same patient in the same
+frame of reference, on a coarser grid (4 mm voxels): uniform background in the body, a
+hot bladder near (but apart from) the prostate-bed lesion, and the four lesions as
+uniform spheres of known SUV, blurred to a stated resolution (partial-volume effect).
+Its truth (true SUV, volume, and the analytic recovery coefficient of every lesion) is
+known in closed form; see :func:`recovery_coefficient`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 
 from rtplan.imaging.grid import Grid
 
-__all__ = ["DEMO_LESIONS", "DemoPatient", "make_demo_patient", "write_demo_inputs"]
+__all__ = [
+    "DEMO_BLADDER",
+    "DEMO_LESIONS",
+    "DEMO_PET_ACQUISITION",
+    "DEMO_PET_BACKGROUND_SUV",
+    "DEMO_PET_FWHM_MM",
+    "DEMO_PET_SEED",
+    "DEMO_PET_SUV",
+    "DemoBladderTruth",
+    "DemoLesionTruth",
+    "DemoPET",
+    "DemoPETTruth",
+    "DemoPatient",
+    "blurred_ellipsoids",
+    "demo_pet_lesions",
+    "make_demo_patient",
+    "make_demo_pet",
+    "recovery_coefficient",
+    "write_demo_inputs",
+]
 
 #: The demo's lesions (LPS mm centres, diameters in mm).
 DEMO_LESIONS: list[dict] = [
@@ -128,10 +158,429 @@ def eni_contours(patient: DemoPatient) -> list:
     return out
 
 
-def write_demo_inputs(folder: str | Path, *, overwrite: bool = False) -> dict[str, Path]:
-    """Write the demo CT series, the ENI atlas RTSTRUCT and the lesions file.
+# ----------------------------------------------------------------------------- demo PET
+#: True SUV of every demo lesion (uniform spheres of DEMO_LESIONS).
+DEMO_PET_SUV: dict[str, float] = {"L1": 12.0, "L2": 8.0, "L3": 20.0, "L4": 10.0}
+#: Uniform background SUV in the body (0 in the rectal gas and outside the body).
+DEMO_PET_BACKGROUND_SUV = 0.7
+#: Resolution of the demo PET: FWHM (mm) of the isotropic Gaussian point-spread function.
+DEMO_PET_FWHM_MM = 6.0
+#: Physiologic bladder uptake: an ellipsoid (LPS mm; semi-axes along x, y, z) anterior
+#: and superior to the prostate-bed lesion L4, its surface about 10 mm from L4's.
+DEMO_BLADDER: dict = {"center_mm": (0.0, -40.0, -38.0), "semi_axes_mm": (30.0, 20.0, 20.0),
+                      "suv": 40.0}
+#: Header values of the demo PET: 68Ga-PSMA-11, 150 MBq, 60 min after injection, 80 kg.
+DEMO_PET_ACQUISITION: dict = {
+    "nuclide": "Ga68",
+    "weight_kg": 80.0,
+    "injected_dose_bq": 150e6,
+    "injection_datetime": dt.datetime(2025, 1, 15, 9, 0, 0),
+    "series_datetime": dt.datetime(2025, 1, 15, 10, 0, 0),
+    "frame_duration_s": 180.0,
+}
+#: Delineation of the demo's pet_seed lesions (lesions_pet.json): the library default,
+#: background-adaptive 40 % (threshold B + 0.4 (SUVmax - B)), within 25 mm of the seed.
+DEMO_PET_SEED: dict = {"method": "background_adaptive", "level": 0.4, "max_radius_mm": 25.0}
 
-    Returns the paths: ``ct`` (folder), ``eni`` (RTSTRUCT), ``lesions`` (JSON).
+_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))  # 2.3548
+_TRUNCATE_SIGMA = 4.0  # Gaussian kernel truncated (and renormalised) at 4 sigma
+_SUBSAMPLES = 4  # per axis, for the partial occupancy of truth voxels on a surface
+_BODY = ((0.0, 10.0), (175.0, 115.0))  # body ellipse of make_demo_patient: centre, semi-axes
+_RECTAL_GAS = ((0.0, 50.0), (7.0, 6.0))
+
+
+def recovery_coefficient(diameter_mm: float, fwhm_mm: float) -> float:
+    """SUVmax recovery of a uniform sphere blurred by an isotropic 3-D Gaussian.
+
+    The blurred value at the sphere centre divided by the true value: the probability
+    that a 3-D normal vector of standard deviation ``s`` per axis lies in the sphere.
+
+    Parameters
+    ----------
+    diameter_mm
+        Sphere diameter (mm).
+    fwhm_mm
+        Full width at half maximum of the Gaussian point-spread function (mm).
+
+    Returns
+    -------
+    float
+        RC in (0, 1).
+
+    Notes
+    -----
+    ``RC = erf(R / (s sqrt 2)) - sqrt(2 / pi) (R / s) exp(-R^2 / (2 s^2))``, with
+    ``R = diameter / 2`` and ``s = FWHM / (2 sqrt(2 ln 2)) = FWHM / 2.3548`` (the CDF of
+    the chi distribution with 3 degrees of freedom at ``R / s``).
+
+    Examples
+    --------
+    >>> round(recovery_coefficient(10.0, 6.0), 4), round(recovery_coefficient(60.0, 6.0), 6)
+    (0.722, 1.0)
+    """
+    if not (diameter_mm > 0 and fwhm_mm > 0):
+        from rtplan.errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"diameter_mm and fwhm_mm must be > 0, got {diameter_mm} and {fwhm_mm}"
+        )
+    s = fwhm_mm / _FWHM_PER_SIGMA
+    x = diameter_mm / 2.0 / s
+    return math.erf(x / math.sqrt(2.0)) - math.sqrt(2.0 / math.pi) * x * math.exp(-x * x / 2.0)
+
+
+def _fine_coordinates(
+    grid: Grid, box: tuple[slice, ...], oversample: int
+) -> list[NDArray[np.float64]]:
+    """World offsets (n_fine, 3) from the grid origin of the sub-voxel centres per axis."""
+    out = []
+    for a, sl in enumerate(box):
+        n = sl.stop - sl.start
+        idx = sl.start - 0.5 + (np.arange(n * oversample) + 0.5) / oversample
+        out.append((idx * grid.spacing_mm[a])[:, None] * grid.direction[a][None, :])
+    return out
+
+
+def _occupancy(
+    rel: Sequence[NDArray[np.float64]],
+    axes_mm: NDArray[np.float64],
+    steps: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Fraction of each fine voxel inside an ellipsoid (or ellipse).
+
+    ``rel``: broadcastable coordinates of the voxel centres relative to the centre, one
+    per dimension of ``axes_mm``; ``steps``: (ndim_index, ndim) world vector of one fine
+    voxel along each index axis. Voxels farther from the surface than half their
+    diagonal are 0 or 1 (the distance to the surface is at least |rho - 1| min(axes));
+    the others are sub-sampled ``_SUBSAMPLES`` times per axis.
+    """
+    rho = np.sqrt(sum((r / a) ** 2 for r, a in zip(rel, axes_mm, strict=True)))
+    occ = (rho <= 1.0).astype(np.float64)
+    half_diag = 0.5 * float(np.linalg.norm(steps.sum(axis=0)))
+    band = np.abs(rho - 1.0) * float(np.min(axes_mm)) <= half_diag
+    if not band.any():
+        return occ
+    where = np.nonzero(band)
+    centre = np.stack([np.broadcast_to(r, rho.shape)[where] for r in rel], axis=1)
+    sub = (np.arange(_SUBSAMPLES) + 0.5) / _SUBSAMPLES - 0.5
+    grids = np.meshgrid(*([sub] * steps.shape[0]), indexing="ij")
+    offsets = sum(g.reshape(-1, 1) * steps[a][None, :] for a, g in enumerate(grids))
+    pts = centre[:, None, :] + offsets[None, :, :]
+    inside = np.sum((pts / axes_mm) ** 2, axis=-1) <= 1.0
+    occ[where] = inside.mean(axis=1)
+    return occ
+
+
+def blurred_ellipsoids(
+    grid: Grid,
+    ellipsoids: Sequence[tuple[Sequence[float], Sequence[float], float]],
+    fwhm_mm: float,
+    *,
+    oversample: int = 4,
+) -> NDArray[np.float64]:
+    """Voxel averages of uniform ellipsoids blurred by an isotropic 3-D Gaussian.
+
+    Parameters
+    ----------
+    grid
+        Regular output grid (any orthonormal direction).
+    ellipsoids
+        ``(center_mm, semi_axes_mm, value)``: LPS centre, semi-axes along x, y, z (mm;
+        equal for a sphere), and the uniform value inside (e.g. SUV above background).
+    fwhm_mm
+        FWHM (mm) of the Gaussian point-spread function.
+    oversample
+        Sub-voxels per voxel and axis of the high-resolution truth.
+
+    Returns
+    -------
+    ndarray
+        ``[slice, row, column]`` sum of the blurred ellipsoids, averaged over each voxel.
+
+    Notes
+    -----
+    Per ellipsoid, in a box reaching 4 sigma (plus one voxel) beyond it: (1) the truth
+    is drawn on the grid subdivided ``oversample`` times per axis, surface sub-voxels
+    weighted by the fraction inside (4 x 4 x 4 samples); (2) it is convolved with the
+    Gaussian (``scipy.ndimage.gaussian_filter``, sigma = FWHM / 2.3548, truncated and
+    renormalised at 4 sigma, zero outside the box); (3) the ``oversample^3`` sub-voxels
+    of every voxel are averaged (a voxel's value is the mean of the blurred activity
+    over it). Blurring conserves activity; objects are added linearly.
+
+    Examples
+    --------
+    >>> g = Grid((15, 15, 15), origin_mm=(-14, -14, -14), spacing_mm=(2, 2, 2))
+    >>> img = blurred_ellipsoids(g, [((0, 0, 0), (5, 5, 5), 1.0)], 6.0)
+    >>> total_ml = img.sum() * 8 / 1000; true_ml = 4 / 3 * np.pi * 125 / 1000
+    >>> bool(abs(total_ml / true_ml - 1) < 0.01), bool(img.max() < 0.72)
+    (True, True)
+    """
+    from scipy import ndimage
+
+    from rtplan.errors import GeometryError, InvalidParameterError
+
+    if not grid.is_regular:
+        raise GeometryError("blurred_ellipsoids needs a regular grid")
+    if not (fwhm_mm > 0 and int(oversample) >= 1):
+        raise InvalidParameterError(
+            f"fwhm_mm must be > 0 and oversample >= 1, got {fwhm_mm} and {oversample}"
+        )
+    ov = int(oversample)
+    sigma = fwhm_mm / _FWHM_PER_SIGMA
+    spacing = np.asarray(grid.spacing_mm)
+    steps = grid.direction * (spacing / ov)[:, None]
+    out = np.zeros(grid.shape)
+    for center, semi_axes, value in ellipsoids:
+        c = np.asarray(center, dtype=float)
+        axes = np.asarray(semi_axes, dtype=float)
+        if np.any(axes <= 0):
+            raise InvalidParameterError(f"semi-axes must be > 0 mm, got {axes.tolist()}")
+        pad = _TRUNCATE_SIGMA * sigma
+        lo, hi = c - axes - pad, c + axes + pad
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1])
+                            for z in (lo[2], hi[2])])
+        idx = grid.world_to_index(corners)
+        i0 = np.maximum(np.floor(idx.min(axis=0)).astype(int) - 1, 0)
+        i1 = np.minimum(np.ceil(idx.max(axis=0)).astype(int) + 2, grid.shape)
+        if np.any(i1 <= i0):
+            continue  # outside the grid
+        box = tuple(slice(int(a), int(b)) for a, b in zip(i0, i1, strict=True))
+        w = _fine_coordinates(grid, box, ov)
+        d = grid.origin_mm - c
+        rel = [d[x] + w[0][:, x][:, None, None] + w[1][:, x][None, :, None]
+               + w[2][:, x][None, None, :] for x in range(3)]
+        fine = float(value) * _occupancy(rel, axes, steps)
+        fine = ndimage.gaussian_filter(fine, sigma=sigma / (spacing / ov), mode="constant",
+                                       truncate=_TRUNCATE_SIGMA)
+        n = [s.stop - s.start for s in box]
+        out[box] += fine.reshape(n[0], ov, n[1], ov, n[2], ov).mean(axis=(1, 3, 5))
+    return out
+
+
+def _blurred_body_background(
+    grid: Grid, background_suv: float, fwhm_mm: float, oversample: int
+) -> NDArray[np.float64]:
+    """In-plane blurred background of the body (an elliptic cylinder along z, so the
+    blur along z leaves it unchanged), voxel-averaged; one (rows, columns) slice."""
+    from scipy import ndimage
+
+    ov = oversample
+    sigma = fwhm_mm / _FWHM_PER_SIGMA
+    spacing = np.asarray(grid.spacing_mm)
+    steps = grid.direction[1:, :2] * (spacing[1:] / ov)[:, None]
+    box = (slice(0, 1), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
+    w = _fine_coordinates(grid, box, ov)
+    img = np.zeros((grid.shape[1] * ov, grid.shape[2] * ov))
+    for (cx, cy), axes, value in ((*_BODY, background_suv), (*_RECTAL_GAS, -background_suv)):
+        d = grid.origin_mm[:2] - np.array([cx, cy])
+        rel = [d[x] + w[1][:, x][:, None] + w[2][:, x][None, :] for x in range(2)]
+        img += value * _occupancy(rel, np.asarray(axes), steps)
+    img = ndimage.gaussian_filter(img, sigma=sigma / (spacing[1:] / ov), mode="constant",
+                                  truncate=_TRUNCATE_SIGMA)
+    return img.reshape(grid.shape[1], ov, grid.shape[2], ov).mean(axis=(1, 3))
+
+
+class DemoLesionTruth(BaseModel):
+    """Known truth of one demo PET lesion (``pet_truth.json``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    site: str
+    center_mm: tuple[float, float, float] = Field(description="LPS centre (mm)")
+    diameter_mm: float
+    volume_cc: float = Field(description="true sphere volume pi d^3 / 6 (cc)")
+    suv: float = Field(description="true SUV inside the sphere")
+    recovery_coefficient: float = Field(
+        description="analytic SUVmax recovery of the blurred sphere at its centre"
+    )
+    expected_suv_max: float = Field(
+        description="background + (suv - background) x recovery_coefficient: the blurred "
+        "centre value before averaging over PET voxels"
+    )
+
+
+class DemoBladderTruth(BaseModel):
+    """The demo bladder (physiologic uptake)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    center_mm: tuple[float, float, float]
+    semi_axes_mm: tuple[float, float, float]
+    suv: float
+    volume_cc: float
+
+
+class DemoPETTruth(BaseModel):
+    """What the demo PET was made from (written as ``pet_truth.json``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fwhm_mm: float
+    sigma_mm: float
+    background_suv: float
+    oversample: int
+    method: str
+    recovery_formula: str
+    grid_shape: tuple[int, int, int]
+    grid_origin_mm: tuple[float, float, float]
+    grid_spacing_mm: tuple[float, float, float]
+    lesions: tuple[DemoLesionTruth, ...]
+    bladder: DemoBladderTruth
+
+
+@dataclass(frozen=True, eq=False)
+class DemoPET:
+    """The synthetic PSMA-PET: SUVbw on its own grid, the bladder mask and the truth."""
+
+    suv: NDArray[np.float64]
+    grid: Grid
+    bladder_mask: NDArray[np.bool_]
+    truth: DemoPETTruth
+
+
+def _demo_pet_grid(ct_grid: Grid, spacing_mm: Sequence[float]) -> Grid:
+    """A grid of ``spacing_mm`` centred on the CT volume and covering it."""
+    extent = np.array([ct_grid.slice_positions_mm[-1], *(
+        (n - 1) * s for n, s in zip(ct_grid.shape[1:], ct_grid.spacing_mm[1:], strict=True))])
+    sp = np.asarray(spacing_mm, dtype=float)
+    shape = (np.floor(extent / sp + 1e-9).astype(int) + 1)
+    centre_idx = (np.asarray(ct_grid.shape) - 1) / 2.0
+    centre = ct_grid.index_to_world(centre_idx) if ct_grid.is_regular else (
+        ct_grid.index_to_world(np.array([0.0, *centre_idx[1:]]))
+        + ct_grid.direction[0] * extent[0] / 2.0)
+    origin = centre - sum((shape[a] - 1) * sp[a] / 2.0 * ct_grid.direction[a] for a in range(3))
+    return Grid(tuple(int(n) for n in shape), origin_mm=origin,  # type: ignore[arg-type]
+                spacing_mm=tuple(sp), direction=ct_grid.direction)
+
+
+def make_demo_pet(
+    patient: DemoPatient,
+    *,
+    fwhm_mm: float = DEMO_PET_FWHM_MM,
+    spacing_mm: tuple[float, float, float] = (4.0, 4.0, 4.0),
+    oversample: int = 4,
+) -> DemoPET:
+    """Build the demo PSMA-PET (SUVbw) of ``patient``, with partial-volume blur.
+
+    Parameters
+    ----------
+    patient
+        The demo patient (:func:`make_demo_patient`): the PET is in its frame of
+        reference, centred on and covering its CT volume.
+    fwhm_mm
+        Resolution (FWHM, mm) of the Gaussian point-spread function.
+    spacing_mm
+        PET voxel size (slice, row, column), mm.
+    oversample
+        Sub-voxels per PET voxel and axis of the high-resolution truth (4: 1 mm).
+
+    Returns
+    -------
+    DemoPET
+        SUV on the PET grid, the bladder mask (voxel centres inside the bladder) and the
+        truth (true SUV, volume and analytic recovery of every lesion of
+        :data:`DEMO_LESIONS`).
+
+    Notes
+    -----
+    Truth: SUV :data:`DEMO_PET_BACKGROUND_SUV` in the body ellipse of the CT (0 in the
+    rectal gas and in air), the bladder :data:`DEMO_BLADDER`, and the lesions of
+    :data:`DEMO_LESIONS` as uniform spheres of SUV :data:`DEMO_PET_SUV` (replacing the
+    background). Blur: each object is blurred and voxel-averaged by
+    :func:`blurred_ellipsoids` (1 mm truth for 4 mm voxels, Gaussian, mean over each
+    PET voxel); the body, an elliptic cylinder along z, is blurred in-plane the same way.
+    The image is their sum (blurring is linear). No noise is added.
+
+    Examples
+    --------
+    >>> p = make_demo_patient(shape=(12, 64, 64), spacing_mm=(3.0, 6.0, 6.0))
+    >>> pet = make_demo_pet(p, spacing_mm=(6.0, 6.0, 6.0), oversample=2)
+    >>> pet.grid.shape, [l.id for l in pet.truth.lesions]
+    ((6, 64, 64), ['L1', 'L2', 'L3', 'L4'])
+    """
+    grid = _demo_pet_grid(patient.grid, spacing_mm)
+    bg = DEMO_PET_BACKGROUND_SUV
+    body = _blurred_body_background(grid, bg, fwhm_mm, oversample)
+    objects = [(DEMO_BLADDER["center_mm"], DEMO_BLADDER["semi_axes_mm"],
+                DEMO_BLADDER["suv"] - bg)]
+    lesions = []
+    for lesion in DEMO_LESIONS:
+        src = lesion["source"]
+        d = float(src["diameter_mm"])
+        suv = DEMO_PET_SUV[lesion["id"]]
+        objects.append((src["center_mm"], (d / 2.0,) * 3, suv - bg))
+        rc = recovery_coefficient(d, fwhm_mm)
+        lesions.append(DemoLesionTruth(
+            id=lesion["id"], site=lesion["site"], center_mm=tuple(src["center_mm"]),
+            diameter_mm=d, volume_cc=math.pi * d**3 / 6.0 / 1000.0, suv=suv,
+            recovery_coefficient=rc, expected_suv_max=bg + (suv - bg) * rc,
+        ))
+    suv_img = body[None, :, :] + blurred_ellipsoids(grid, objects, fwhm_mm,
+                                                    oversample=oversample)
+    k, i, j = np.meshgrid(*[np.arange(n) for n in grid.shape], indexing="ij")
+    world = grid.index_to_world(np.stack([k, i, j], axis=-1).astype(float))
+    c = np.asarray(DEMO_BLADDER["center_mm"])
+    a = np.asarray(DEMO_BLADDER["semi_axes_mm"])
+    bladder = np.sum(((world - c) / a) ** 2, axis=-1) <= 1.0
+    truth = DemoPETTruth(
+        fwhm_mm=fwhm_mm,
+        sigma_mm=fwhm_mm / _FWHM_PER_SIGMA,
+        background_suv=bg,
+        oversample=oversample,
+        method=(
+            f"truth drawn on a {oversample}x finer grid (surface voxels weighted by the "
+            "fraction inside), convolved with an isotropic Gaussian (sigma = FWHM / "
+            "2.3548, truncated at 4 sigma), averaged over every PET voxel; no noise"
+        ),
+        recovery_formula=(
+            "RC = erf(R / (s sqrt 2)) - sqrt(2 / pi) (R / s) exp(-R^2 / (2 s^2)), "
+            "R = d / 2, s = FWHM / 2.3548; expected_suv_max = background + (suv - "
+            "background) RC"
+        ),
+        grid_shape=grid.shape,
+        grid_origin_mm=tuple(float(v) for v in grid.origin_mm),  # type: ignore[arg-type]
+        grid_spacing_mm=grid.spacing_mm,
+        lesions=tuple(lesions),
+        bladder=DemoBladderTruth(
+            center_mm=tuple(DEMO_BLADDER["center_mm"]),
+            semi_axes_mm=tuple(DEMO_BLADDER["semi_axes_mm"]),
+            suv=DEMO_BLADDER["suv"],
+            volume_cc=4.0 / 3.0 * math.pi * float(np.prod(a)) / 1000.0,
+        ),
+    )
+    return DemoPET(suv=suv_img, grid=grid, bladder_mask=bladder, truth=truth)
+
+
+def demo_pet_lesions(**seed: object) -> list[dict]:
+    """The demo lesions as ``pet_seed`` sources at the sphere centres.
+
+    ``seed`` overrides :data:`DEMO_PET_SEED` (``method``, ``level``, ``max_radius_mm``).
+
+    Examples
+    --------
+    >>> demo_pet_lesions(level=0.5)[0]["source"]["level"]
+    0.5
+    """
+    opts = {**DEMO_PET_SEED, **seed}
+    return [
+        {"id": lesion["id"], "site": lesion["site"],
+         "source": {"kind": "pet_seed", "point_mm": list(lesion["source"]["center_mm"]),
+                    **opts}}
+        for lesion in DEMO_LESIONS
+    ]
+
+
+def write_demo_inputs(
+    folder: str | Path, *, overwrite: bool = False, with_pet: bool = True
+) -> dict[str, Path]:
+    """Write the demo CT series, the ENI atlas RTSTRUCT, the lesions files and the PET.
+
+    Returns the paths: ``ct`` (folder), ``eni`` (RTSTRUCT), ``lesions`` (JSON, sphere
+    sources) and, with ``with_pet``, ``pet`` (PET series folder, same study and frame of
+    reference as the CT; :data:`DEMO_PET_ACQUISITION`), ``pet_truth`` (JSON,
+    :class:`DemoPETTruth`) and ``lesions_pet`` (JSON, the same lesions as ``pet_seed``
+    sources at the sphere centres, :data:`DEMO_PET_SEED`).
     """
     from rtplan._shared.io import atomic_write_text
     from rtplan.imaging.ct import write_ct_series
@@ -149,8 +598,7 @@ def write_demo_inputs(folder: str | Path, *, overwrite: bool = False) -> dict[st
     eni_roi = ROIContours(ENI_ROI_NAME, "CTV", (255, 170, 0), eni_contours(patient),
                           description="synthetic elective nodal CTV (demo atlas)")
     eni_path = write_rtstruct(folder / "eni_atlas.dcm", ct, [eni_roi], overwrite=overwrite)
-    lesions = {
-        "lesions": DEMO_LESIONS,
+    common = {
         "margins": {"ctv_margin_mm": 3, "ptv_margin_mm": 3},
         "eni": {
             "ctv": {"kind": "rtstruct", "path": "eni_atlas.dcm", "roi": ENI_ROI_NAME},
@@ -161,6 +609,29 @@ def write_demo_inputs(folder: str | Path, *, overwrite: bool = False) -> dict[st
         },
     }
     lesions_path = atomic_write_text(
-        folder / "lesions.json", json.dumps(lesions, indent=2) + "\n", overwrite=overwrite
+        folder / "lesions.json", json.dumps({"lesions": DEMO_LESIONS, **common}, indent=2)
+        + "\n", overwrite=overwrite,
     )
-    return {"ct": folder / "ct", "eni": eni_path, "lesions": lesions_path}
+    paths = {"ct": folder / "ct", "eni": eni_path, "lesions": lesions_path}
+    if not with_pet:
+        return paths
+    from rtplan.imaging.pet_writer import write_pet_series
+
+    pet = make_demo_pet(patient)
+    write_pet_series(
+        folder / "pet", pet.suv, pet.grid, **DEMO_PET_ACQUISITION,
+        patient=ct.patient, study=ct.study, study_instance_uid=ct.study_instance_uid,
+        frame_of_reference_uid=ct.frame_of_reference_uid,
+        series_description="rtplan synthetic PSMA-PET (demo)", overwrite=overwrite,
+    )
+    truth_path = atomic_write_text(
+        folder / "pet_truth.json", pet.truth.model_dump_json(indent=2) + "\n",
+        overwrite=overwrite,
+    )
+    lesions_pet_path = atomic_write_text(
+        folder / "lesions_pet.json",
+        json.dumps({"lesions": demo_pet_lesions(), **common}, indent=2) + "\n",
+        overwrite=overwrite,
+    )
+    return {**paths, "pet": folder / "pet", "pet_truth": truth_path,
+            "lesions_pet": lesions_pet_path}
