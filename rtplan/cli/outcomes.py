@@ -26,7 +26,8 @@ def register(subparsers) -> None:
         example=(
             "rtplan outcomes cohort.csv --psa psa.csv --toxicity tox.csv --lesions "
             "lesions.csv\nrtplan outcomes cohort.csv --by adt_concomitant --json\n"
-            "rtplan outcomes cohort.csv --markdown report.md --plots figures/"
+            "rtplan outcomes cohort.csv --markdown report.md --plots figures/\n"
+            "rtplan outcomes cohort.csv --cox --json"
         ),
     )
     p.add_argument("cohort", help="patients file (.csv or .json), one row per patient")
@@ -42,6 +43,9 @@ def register(subparsers) -> None:
                         "Phoenix after definitive RT, two rises after prostatectomy)")
     p.add_argument("--psa-band", type=float, default=0.0, metavar="PERCENT",
                    help="PSA changes within +-PERCENT count as unchanged (default 0)")
+    p.add_argument("--cox", action="store_true",
+                   help="add Cox hazard ratios of each group vs the first group (95 %% CI, "
+                        "p; Efron ties) per endpoint (needs rtplan[stats]: statsmodels)")
     p.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
     p.add_argument("--plots", metavar="DIR",
                    help="write PNG figures (needs rtplan[plot]: matplotlib)")
@@ -67,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         extra["lesions"] = load_lesions(args.lesions, cohort)
     if extra:
         cohort = cohort.model_copy(update=extra)
-    rep = outcomes_report(cohort, args.by, bpfs_rule=args.bpfs_rule, band_percent=args.psa_band)
+    rep = outcomes_report(cohort, args.by, bpfs_rule=args.bpfs_rule, band_percent=args.psa_band,
+                          cox=args.cox)
     if args.markdown:
         atomic_write_text(args.markdown, report_markdown(rep), overwrite=args.force)
     written = []

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_serializer
 
-from rtplan.errors import InputError
+from rtplan.errors import ComputationError, InputError
 from rtplan.outcomes._classification import damico_risk
 from rtplan.outcomes._cohort import DAYS_PER_MONTH, ENDPOINTS, Cohort, PatientRecord
+from rtplan.outcomes._cox import cox_ph
 from rtplan.outcomes._km import kaplan_meier, median_follow_up
 from rtplan.outcomes._logrank import logrank, logrank_trend, pairwise_logrank
 from rtplan.outcomes._psa import FailureRule, bpfs_from_psa, psa_response_summary
@@ -110,12 +111,45 @@ class PairwiseTest(_Model):
     p_holm: Opt
 
 
+class CoxHazardRatio(_Model):
+    """Cox hazard ratio of one group vs the reference group, Wald 95 % CI and p."""
+
+    group: str
+    hazard_ratio: Opt
+    ci: tuple[Opt, Opt]
+    p_value: Opt
+
+
+class EndpointCox(_Model):
+    """Cox model of one endpoint with one indicator per non-reference group.
+
+    ``hazard_ratios`` is empty and ``note`` says why when the model is not estimable
+    (e.g. a group without events: infinite hazard ratio).
+    """
+
+    reference: str
+    ties: str
+    n: int
+    events: int
+    hazard_ratios: list[CoxHazardRatio]
+    likelihood_ratio: TestStatistic | None
+    note: str | None = None
+
+
 class EndpointTests(_Model):
-    """Group comparisons of one endpoint."""
+    """Group comparisons of one endpoint; ``cox`` only when requested (``--cox``)."""
 
     logrank: TestStatistic | None
     trend: TestStatistic | None
     pairwise: list[PairwiseTest]
+    cox: EndpointCox | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_cox_unless_requested(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        if self.cox is None:
+            data.pop("cox", None)
+        return data
 
 
 class FollowUp(_Model):
@@ -259,12 +293,37 @@ def _psa_pre_post(cohort: Cohort) -> tuple[list[float], list[float], int]:
     return pre, post, missing
 
 
+def _endpoint_cox(
+    ep: str, t: np.ndarray, e: np.ndarray, g: np.ndarray, levels: list[str],
+    warnings: list[str],
+) -> EndpointCox:
+    """Cox model of one endpoint: each group vs the first (reference) group."""
+    ref = levels[0]
+    base = {"reference": ref, "ties": "efron", "n": int(t.size), "events": int(e.sum())}
+    try:
+        r = cox_ph(t, e, {lv: (g == lv).astype(float) for lv in levels[1:]}, ties="efron")
+    except ComputationError as exc:
+        warnings.append(f"{ep}: Cox model not estimable: {exc}")
+        return EndpointCox(**base, hazard_ratios=[], likelihood_ratio=None, note=str(exc))
+    return EndpointCox(
+        **base,
+        hazard_ratios=[
+            CoxHazardRatio(group=lv, hazard_ratio=_f(r.hazard_ratio[i]),
+                           ci=(_f(r.hr_lower[i]), _f(r.hr_upper[i])), p_value=_f(r.p_value[i]))
+            for i, lv in enumerate(r.names)
+        ],
+        likelihood_ratio=TestStatistic(statistic=_f(r.lr_test.statistic), df=r.lr_test.df,
+                                       p_value=_f(r.lr_test.p_value)),
+    )
+
+
 def outcomes_report(
     cohort: Cohort,
     by: str = "fraction_category",
     *,
     bpfs_rule: str = "paper",
     band_percent: float = 0.0,
+    cox: bool = False,
 ) -> OutcomesReport:
     """Build the outcomes report of a cohort, grouped by ``by``.
 
@@ -280,6 +339,9 @@ def outcomes_report(
         prostatectomy) or a :class:`~rtplan.outcomes.FailureRule` name.
     band_percent : float
         PSA changes within +-band_percent % count as unchanged.
+    cox : bool
+        Also fit, per endpoint, a Cox model (Efron ties) with the hazard ratio of each
+        group vs the first group (needs the ``stats`` extra: statsmodels).
 
     Returns
     -------
@@ -287,7 +349,9 @@ def outcomes_report(
         Per group: n (%), median (95 % CI) and 24/36-month rates (95 % CI, log
         transform) of OS, bPFS and ADT-free survival; per endpoint the k-group
         log-rank, the trend test (ordered groupings) and pairwise log-rank tests
-        (Holm); median follow-up (reverse KM); PSA response; toxicity; SUVmax.
+        (Holm); with ``cox``, Cox hazard ratios vs the first group (95 % CI, p) and
+        the likelihood-ratio test; median follow-up (reverse KM); PSA response;
+        toxicity; SUVmax.
 
     Examples
     --------
@@ -379,6 +443,7 @@ def outcomes_report(
             logrank=TestStatistic(statistic=_f(lr.statistic), df=lr.df, p_value=_f(lr.p_value)),
             trend=trend,
             pairwise=pw,
+            cox=_endpoint_cox(ep, t, e, g, lv_here, warnings) if cox else None,
         )
 
     fu = None
@@ -501,6 +566,21 @@ def report_tables(rep: OutcomesReport) -> list[tuple[str, list[str], list[list[s
                               _p(pw.p_value), _p(pw.p_holm)])
             tables.append((f"{_EP_NAMES[ep]}: tests", ["test", "chi2", "df", "p", "p (Holm)"],
                            trows))
+        if t is not None and t.cox is not None:
+            c = t.cox
+            crows = [[c.reference, "1 (reference)", ""]]
+            crows += [[h.group, f"{_num(h.hazard_ratio, 2)} {_ci(h.ci, 2)}", _p(h.p_value)]
+                      for h in c.hazard_ratios]
+            if c.likelihood_ratio is not None:
+                lrt = c.likelihood_ratio
+                crows.append([f"likelihood ratio (df {lrt.df})",
+                              f"chi2 {_num(lrt.statistic, 3)}", _p(lrt.p_value)])
+            else:
+                crows.append(["", "not estimable (see warnings)", ""])
+            tables.append((
+                f"{_EP_NAMES[ep]}: Cox hazard ratios vs {c.reference} (95% CI; n = {c.n}, "
+                f"{c.events} events)", ["group", "HR (95% CI)", "p"], crows,
+            ))
     if rep.median_follow_up:
         f = rep.median_follow_up
         tables.append(("Median follow-up (reverse Kaplan-Meier, months)",
@@ -565,6 +645,12 @@ def report_markdown(rep: OutcomesReport, title: str = "Outcomes report") -> str:
         "(R's default: exact without ties/zeros, else normal approximation with continuity "
         "correction).", "",
     ]
+    if any(t.cox is not None for t in rep.tests.values()):
+        parts[-2] += (
+            " Cox proportional-hazards models per endpoint (Efron ties, R coxph's default) "
+            "with one indicator per group: hazard ratios vs the first group with Wald 95 % "
+            "CI and p; likelihood-ratio test over all groups."
+        )
     if rep.warnings:
         parts += ["## Warnings", ""] + [f"- {w}" for w in rep.warnings] + [""]
     return "\n".join(parts)
