@@ -49,6 +49,26 @@ def write_plots(
     when matplotlib is not installed (``pip install 'rtplan[plot]'``) and
     :class:`~rtplan.errors.OutputExistsError` if a file exists and ``overwrite`` is
     False.
+
+    Files: ``km_<endpoint>.png`` (Kaplan-Meier per group with the number at risk every
+    12 months) for each endpoint with data, ``psa_waterfall.png`` when PSA before and
+    at 3 months are known, ``toxicity.png`` when the cohort has toxicity records.
+
+    Examples
+    --------
+    Six patients with overall survival only (months): one figure.
+
+    >>> import tempfile
+    >>> from rtplan.outcomes import Cohort, PatientRecord
+    >>> pts = [PatientRecord(patient_id=f"P{i}", fractions=f, total_dose_gy=30,
+    ...                      os_months=m, os_event=ev)
+    ...        for i, (f, m, ev) in enumerate([(3, 10, 1), (5, 30, 0), (20, 15, 1),
+    ...                                        (15, 40, 0), (34, 50, 0), (30, 20, 1)])]
+    >>> paths = write_plots(Cohort(patients=pts), tempfile.mkdtemp())
+    >>> [p.name for p in paths]
+    ['km_os.png']
+    >>> paths[0].read_bytes()[1:4]
+    b'PNG'
     """
     out = Path(out_dir)
     getter, order = GROUPINGS[by]
