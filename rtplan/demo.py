@@ -40,12 +40,15 @@ __all__ = [
     "DemoBladderTruth",
     "DemoLesionTruth",
     "DemoPET",
+    "DemoPETComparison",
+    "DemoPETLesionComparison",
     "DemoPETTruth",
     "DemoPatient",
     "blurred_ellipsoids",
     "demo_pet_lesions",
     "make_demo_patient",
     "make_demo_pet",
+    "measure_demo_pet",
     "recovery_coefficient",
     "write_demo_inputs",
 ]
@@ -569,6 +572,105 @@ def demo_pet_lesions(**seed: object) -> list[dict]:
                     **opts}}
         for lesion in DEMO_LESIONS
     ]
+
+
+class DemoPETLesionComparison(BaseModel):
+    """One demo lesion: measured on the PET versus its known truth."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    site: str
+    true_suv: float
+    recovery_coefficient: float = Field(description="analytic RC at the sphere centre")
+    expected_suv_max: float = Field(description="background + (true - background) x RC")
+    suv_max: float = Field(description="measured SUVmax (highest voxel)")
+    suv_max_ratio: float = Field(description="suv_max / expected_suv_max")
+    true_volume_cc: float
+    volume_cc: float = Field(description="delineated (threshold) volume")
+    volume_ratio: float = Field(description="volume_cc / true_volume_cc")
+    equivalent_diameter_mm: float
+    partial_volume: bool = Field(description="equivalent diameter < 2 x FWHM")
+    threshold_suv: float
+    hot_voxels_left_out: int = Field(
+        description="voxels >= threshold within max_radius_mm of the seed but not connected "
+        "to the lesion (e.g. the bladder next to L4)"
+    )
+
+
+class DemoPETComparison(BaseModel):
+    """What :func:`measure_demo_pet` returns."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fwhm_mm: float
+    background_suv: float
+    suv_rules: tuple[str, ...]
+    lesions: tuple[DemoPETLesionComparison, ...]
+    report: dict = Field(description="the PETLesionReport (rtplan lesions --json payload)")
+
+
+def measure_demo_pet(
+    pet_folder: str | Path, lesions_file: str | Path, truth_file: str | Path
+) -> DemoPETComparison:
+    """Delineate the demo PET lesions and compare them with the known truth.
+
+    Reads the PET series with :func:`~rtplan.imaging.load_pet`, delineates the
+    ``pet_seed`` lesions of ``lesions_file`` with
+    :func:`~rtplan.imaging.measure_pet_lesions` (FWHM of the truth for the
+    partial-volume flag; no exclusion mask, as ``rtplan lesions`` would) and puts SUVmax
+    next to the analytic expectation and the delineated volume next to the true one.
+
+    Parameters
+    ----------
+    pet_folder, lesions_file, truth_file
+        The ``pet`` folder, ``lesions_pet.json`` and ``pet_truth.json`` written by
+        :func:`write_demo_inputs`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> paths = write_demo_inputs(Path(tempfile.mkdtemp()) / "demo")
+    >>> cmp = measure_demo_pet(paths["pet"], paths["lesions_pet"], paths["pet_truth"])
+    >>> [(c.id, c.partial_volume) for c in cmp.lesions]
+    [('L1', False), ('L2', True), ('L3', False), ('L4', True)]
+    """
+    from rtplan.imaging.pet import load_pet
+    from rtplan.imaging.pet_lesions import PETLesion, PETSeedSource, measure_pet_lesions
+
+    truth = DemoPETTruth.model_validate_json(Path(truth_file).read_text(encoding="utf-8"))
+    raw = json.loads(Path(lesions_file).read_text(encoding="utf-8"))
+    lesions = [PETLesion.model_validate(item) for item in raw["lesions"]]
+    pet = load_pet(pet_folder)
+    report = measure_pet_lesions(pet.suv, pet.grid, lesions, fwhm_mm=truth.fwhm_mm,
+                                 normalization=pet.normalization.value)
+    true_by_id = {t.id: t for t in truth.lesions}
+    seeds = {lesion.id: lesion.source for lesion in lesions}
+    k, i, j = np.meshgrid(*[np.arange(n) for n in pet.grid.shape], indexing="ij")
+    world = pet.grid.index_to_world(np.stack([k, i, j], axis=-1).astype(float))
+    rows = []
+    for r in report.lesions:
+        t = true_by_id[r.id]
+        m = r.measures
+        src = seeds[r.id]
+        assert isinstance(src, PETSeedSource)
+        near = np.linalg.norm(world - np.asarray(src.point_mm), axis=-1) <= src.max_radius_mm
+        hot = int(np.count_nonzero(near & (pet.suv >= r.threshold_suv)))
+        rows.append(DemoPETLesionComparison(
+            id=r.id, site=r.site.value, true_suv=t.suv,
+            recovery_coefficient=t.recovery_coefficient, expected_suv_max=t.expected_suv_max,
+            suv_max=m.suv_max, suv_max_ratio=m.suv_max / t.expected_suv_max,
+            true_volume_cc=t.volume_cc, volume_cc=m.volume_cc,
+            volume_ratio=m.volume_cc / t.volume_cc,
+            equivalent_diameter_mm=m.equivalent_diameter_mm,
+            partial_volume=m.partial_volume_warning, threshold_suv=r.threshold_suv,
+            hot_voxels_left_out=hot - m.n_voxels,
+        ))
+    return DemoPETComparison(
+        fwhm_mm=truth.fwhm_mm, background_suv=truth.background_suv, suv_rules=pet.rules,
+        lesions=tuple(rows), report=report.model_dump(mode="json"),
+    )
 
 
 def write_demo_inputs(
