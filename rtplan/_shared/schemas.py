@@ -20,6 +20,7 @@ SCHEMA_MODELS: dict[str, str] = {
     "radiobiology/tissue_preset.json": "rtplan.radiobiology.tissues:TissuePreset:validation",
     "radiobiology/eqd2_result.json": "rtplan.radiobiology.analysis:EQD2Result:serialization",
     "structures/lesions_file.json": "rtplan.structures.spec:LesionsFile:validation",
+    "imaging/registration_matrix.json": "rtplan.imaging.registration:MatrixFile:validation",
     "dose/alpha_beta_spec.json": "rtplan.dose.eqd2map:AlphaBetaSpec:validation",
     "dose/dvh_statistics.json": "rtplan.dose.dvh:DVHStatistics:serialization",
 }

@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import pydicom
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -319,19 +319,14 @@ class MatrixFile(BaseModel):
     row-major rows): for ``--pet-to-ct-matrix`` that is the PET (moving) frame to the
     planning CT (fixed) frame, ``p_ct = matrix @ [p_pet, 1]``. A file that states the
     opposite direction (``"from_frame": "CT", "to_frame": "PET"``) is inverted. Frames are
-    the labels ``"PET"``/``"CT"`` or FrameOfReferenceUIDs.
-
-    Examples
-    --------
-    >>> MatrixFile.model_validate({"matrix": np.eye(4).tolist(), "from_frame": "PET",
-    ...                            "to_frame": "CT"}).to_frame
-    'CT'
+    the labels ``"PET"``/``"CT"`` or FrameOfReferenceUIDs. Read with :func:`load_matrix`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     matrix: tuple[tuple[float, float, float, float], ...] = Field(
-        description="4 x 4 rows; maps from_frame points (LPS mm) to to_frame points"
+        min_length=4, max_length=4,
+        description="4 x 4 rows; maps from_frame points (LPS mm) to to_frame points",
     )
     from_frame: str = Field(
         min_length=1, description="moving frame: 'PET' or its FrameOfReferenceUID"
@@ -340,13 +335,6 @@ class MatrixFile(BaseModel):
         min_length=1, description="fixed frame: 'CT' or its FrameOfReferenceUID"
     )
     description: str = ""
-
-    @field_validator("matrix")
-    @classmethod
-    def _four_rows(cls, v: tuple) -> tuple:
-        if len(v) != 4:
-            raise ValueError(f"matrix needs 4 rows of 4 numbers, got {len(v)} rows")
-        return v
 
 
 def load_matrix(path: str | os.PathLike[str]) -> RigidTransform:
