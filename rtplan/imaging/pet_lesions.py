@@ -109,7 +109,7 @@ class PETSeedSource(BaseModel):
 
     kind: Literal["pet_seed"] = "pet_seed"
     point_mm: tuple[float, float, float] = Field(
-        description="Seed in DICOM patient coordinates (LPS, mm)"
+        description="Seed in DICOM patient coordinates (LPS, mm) of the PET's frame of reference"
     )
     method: SegmentationMethod = SegmentationMethod.BACKGROUND_ADAPTIVE
     level: float = Field(default=0.4, gt=0, description="Fraction (percent/adaptive) or SUV")

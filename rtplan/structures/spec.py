@@ -17,7 +17,9 @@ Contract (JSON)::
              "margin_mm": 5, "sib": true}}
 
 Relative paths are relative to the lesions file. Coordinates are DICOM patient
-coordinates (LPS, mm).
+coordinates (LPS, mm): of the planning CT, except ``pet_seed`` points, which are in the
+PET's frame of reference (mapped to the CT by the PET -> CT registration when the frames
+differ).
 """
 
 from __future__ import annotations
