@@ -361,6 +361,12 @@ def _pet_gtv_mask(
                        max_radius_mm=src.max_radius_mm, background_suv=src.background_suv,
                        exclusion_mask=exclusion_mask)
     if notes is not None:
+        same = pet.frame_of_reference_uid and pet.frame_of_reference_uid == (
+            ct.frame_of_reference_uid)
+        if tf is not None and same and not tf.is_identity:
+            notes.append(f"lesion {lesion_id}: PET and CT share FrameOfReferenceUID "
+                         f"{ct.frame_of_reference_uid}, yet the given PET -> CT transform "
+                         f"({tf!r}) was applied; check it is wanted")
         if seg.excluded_voxels:
             notes.append(f"lesion {lesion_id}: {seg.excluded_voxels} hot PET voxels left out "
                          "by the exclusion mask")

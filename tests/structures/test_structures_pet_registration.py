@@ -94,7 +94,7 @@ def suv_volume(kind: str) -> np.ndarray:
     return np.where(hot, 10.0, 1.0)
 
 
-def write_pet(folder, suv: np.ndarray, grid: Grid, frame_uid: str) -> None:
+def write_pet(folder, suv: np.ndarray, grid: Grid, frame_uid: str, weight=70.0) -> None:
     folder.mkdir()
     series = generate_uid()
     vol = np.rint(suv * 3600.0).astype(np.uint16)  # Bq/ml; 3600 Bq/ml = SUV 1
@@ -111,7 +111,8 @@ def write_pet(folder, suv: np.ndarray, grid: Grid, frame_uid: str) -> None:
         ds.CorrectedImage = ["NORM", "ATTN", "SCAT", "DECY", "RAN"]
         ds.SeriesDate = ds.AcquisitionDate = "20250101"
         ds.SeriesTime = ds.AcquisitionTime = "110000"
-        ds.PatientWeight = 70.0
+        if weight is not None:
+            ds.PatientWeight = weight
         rp = Dataset()
         rp.RadiopharmaceuticalStartDateTime = "20250101100000"
         rp.RadionuclideTotalDose = 368.08e6
@@ -189,6 +190,7 @@ def scene(tmp_path_factory):
     d = tmp_path_factory.mktemp("petreg")
     write_pet(d / "pet_ell", suv_volume("ellipsoid"), PET_GRID, PET_FOR)
     write_pet(d / "pet_bl", suv_volume("bladder"), PET_GRID, PET_FOR)
+    write_pet(d / "pet_noweight", suv_volume("ellipsoid"), PET_GRID, PET_FOR, weight=None)
     ct = write_ct_series(d / "ct", np.full(CT_GRID.shape, -1000.0), CT_GRID,
                          frame_of_reference_uid=CT_FOR)
     petct = write_ct_series(d / "petct", np.full(PETCT_GRID.shape, -1000.0), PETCT_GRID,
@@ -318,6 +320,32 @@ def test_cli_errors(scene, tmp_path, capsys):
     assert main([*base, "--exclude", str(d / "RS_ct.dcm") + ":Bladder"]) == 2
     assert "give --pet DIR too" in capsys.readouterr().err
     assert not (tmp_path / "RS.dcm").exists()
+
+
+def test_structures_suv_overrides(scene, tmp_path, capsys):
+    d = scene["dir"]
+    argv = ["structures", "--ct", str(d / "ct"), "--lesions", str(d / "lesion.json"),
+            "--pet", str(d / "pet_noweight"), "--pet-to-ct-matrix", str(d / "m.txt"),
+            "--body", "none", "-o", str(tmp_path / "RS.dcm"), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "PatientWeight (0010,1030) is missing" in err and "--weight-kg" in err
+    assert main([*argv, "--weight-kg", "70"]) == 0
+    capsys.readouterr()
+    check_direction(rtstruct_masks(tmp_path / "RS.dcm", scene["ct"], ["GTVn1"])["GTVn1"],
+                    CT_GRID)
+
+
+def test_same_frame_transform_applied_with_warning(scene):
+    # a PET declared in the CT's frame, with an explicit PET -> CT matrix: it is applied
+    # (the user asked for it) and the report says so
+    import dataclasses
+
+    pet = dataclasses.replace(load_pet(scene["dir"] / "pet_ell"), frame_of_reference_uid=CT_FOR)
+    ts = build_targets(spec(), scene["ct"], body="none", pet=pet,
+                       pet_transform=load_matrix(scene["dir"] / "m.json"))
+    check_direction(rasterize(ts.by_name("GTVn1").sdf), CT_GRID)
+    assert any("share FrameOfReferenceUID" in w for w in ts.warnings)
 
 
 # --------------------------------------------------------------------- exclusion
