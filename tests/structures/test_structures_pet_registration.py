@@ -372,6 +372,10 @@ def test_exclusion_lesions_cli(scene, capsys):
         assert any("hot voxels left out by the exclusion mask" in w for w in warn)
         # the slab holds 21 x 21 x 14 hot voxels (|x|, |y| <= 20, z = 4..30 mm)
         assert out["exclusion"]["pet_voxels"] == 21 * 21 * 14
+    assert main(["lesions", *base, "--exclude", str(d / "RS_pet.dcm") + ":Bladder"]) == 0
+    text = capsys.readouterr().out
+    assert "excluded (6174 PET voxels): RS_pet.dcm:Bladder (PET frame" in text
+    assert "hot voxels left out by the exclusion mask" in text
     # a CT-frame ROI without a registration is refused, naming both options
     assert main(["lesions", *base, "--exclude", str(d / "RS_ct.dcm") + ":Bladder"]) == 2
     err = capsys.readouterr().err
