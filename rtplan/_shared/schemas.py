@@ -21,6 +21,9 @@ SCHEMA_MODELS: dict[str, str] = {
     "radiobiology/eqd2_result.json": "rtplan.radiobiology.analysis:EQD2Result:serialization",
     "structures/lesions_file.json": "rtplan.structures.spec:LesionsFile:validation",
     "imaging/registration_matrix.json": "rtplan.imaging.registration:MatrixFile:validation",
+    "imaging/pet_lesion_report.json": "rtplan.imaging.pet_lesions:PETLesionReport:serialization",
+    "demo/pet_truth.json": "rtplan.demo:DemoPETTruth:serialization",
+    "demo/pet_comparison.json": "rtplan.demo:DemoPETComparison:serialization",
     "dose/alpha_beta_spec.json": "rtplan.dose.eqd2map:AlphaBetaSpec:validation",
     "dose/dvh_statistics.json": "rtplan.dose.dvh:DVHStatistics:serialization",
 }
