@@ -5,10 +5,25 @@ by voxel, the same rule as :func:`rtplan.radiobiology.sum_courses` for prescript
 the recovery (repair between courses) discounts the earlier courses only. Each course is
 converted with its own number of fractions, after its physical dose has been resampled
 (trilinearly) onto the common grid.
+
+Registration direction (the library-wide convention)
+----------------------------------------------------
+A course planned on another scan (another FrameOfReferenceUID) needs a rigid
+registration given as a :class:`~rtplan.imaging.RigidTransform` whose *moving* frame is
+that course's frame and whose *fixed* frame is the common grid's frame::
+
+    p_common = R @ p_course + t        (LPS, mm)
+
+exactly as for PET -> CT (:mod:`rtplan.imaging.registration`): a hot spot at ``p`` in
+the course's own coordinates lands at ``M @ p`` on the common grid. Resampling pulls
+each common voxel centre back into the course's frame with ``M^-1``; do **not** invert
+the matrix yourself. A transform from :func:`~rtplan.imaging.read_spatial_registration`
+``(path, course_frame_uid, common_frame_uid)`` is already in this direction.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,35 +34,112 @@ from rtplan.dose.eqd2map import AlphaBetaSpec, eqd2_dose
 from rtplan.dose.rtdose import DoseGrid
 from rtplan.errors import GridMismatchError, InvalidParameterError
 from rtplan.imaging.grid import Grid
+from rtplan.imaging.registration import RigidTransform
 from rtplan.radiobiology import LQ, LQL, USC
 
 __all__ = ["resample_dose", "sum_courses_eqd2"]
 
 Model = LQ | LQL | USC
+Registration = RigidTransform | ArrayLike
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)+$")
+
+
+def _is_uid(text: str) -> bool:
+    return bool(_UID.match(text))
+
+
+def course_to_common(
+    registration: Registration,
+    course_frame_uid: str = "",
+    common_frame_uid: str = "",
+    *,
+    what: str = "the course",
+) -> RigidTransform:
+    """The registration as a :class:`RigidTransform` course -> common, frames checked.
+
+    A bare 4 x 4 array is taken as mapping the course's frame to the common frame (the
+    library-wide moving -> fixed convention) and must be rigid. A RigidTransform whose
+    frames are DICOM UIDs must have ``moving_frame_uid == course_frame_uid`` and
+    ``fixed_frame_uid == common_frame_uid`` (when those are known); labels that are not
+    UIDs (``"PET"``, ``"course"``...) are not checked.
+
+    Raises
+    ------
+    GridMismatchError
+        The transform relates other frames, or is stated common -> course.
+    GeometryError
+        The matrix is not a rigid 4 x 4 transform.
+    """
+    if isinstance(registration, RigidTransform):
+        tf = registration
+    else:
+        tf = RigidTransform(np.asarray(registration, dtype=float),
+                            source="4 x 4 matrix, taken as course -> common")
+    mv, fx = tf.moving_frame_uid, tf.fixed_frame_uid
+    course, common = course_frame_uid or "", common_frame_uid or ""
+
+    def clash(named: str, wanted: str) -> bool:
+        return bool(named and wanted and _is_uid(named) and named != wanted)
+
+    if not (clash(mv, course) or clash(fx, common)):
+        return tf
+    expected = (
+        f"registrations map the course's frame (moving, {course or '?'}) into the common "
+        f"grid's frame (fixed, {common or '?'}): p_common = M @ p_course"
+    )
+    if mv and fx and mv == common and fx == course and course != common:
+        raise GridMismatchError(
+            f"the registration for {what} ({tf.source or 'no source'}) maps frame {mv} to "
+            f"{fx}, the opposite direction: {expected}. Pass registration.inverse() (or read "
+            "the SRO as read_spatial_registration(path, course_frame_uid, common_frame_uid))"
+        )
+    raise GridMismatchError(
+        f"the registration for {what} ({tf.source or 'no source'}) maps frame {mv or '?'} "
+        f"to {fx or '?'}, but {what} is in frame {course or '?'} and the common grid in "
+        f"{common or '?'}: {expected}. Give the registration between these two frames"
+    )
 
 
 def resample_dose(
     dose: DoseGrid,
     target: Grid,
     *,
-    registration: ArrayLike | None = None,
+    registration: Registration | None = None,
+    target_frame_uid: str = "",
 ) -> NDArray[np.float64]:
     """Physical dose of ``dose`` at the voxel centres of ``target`` (trilinear).
 
     Parameters
     ----------
     dose
-        Source grid.
+        Source grid (a course), in its frame ``dose.frame_of_reference_uid``.
     target
-        Grid to sample on.
+        Grid to sample on (the common grid).
     registration
-        Optional 4 x 4 matrix taking target-frame LPS points (mm) to the source's frame.
+        Rigid transform **from the dose's frame (moving) to the target's frame
+        (fixed)**: ``p_target = M @ p_dose`` (LPS, mm), a
+        :class:`~rtplan.imaging.RigidTransform` such as
+        ``read_spatial_registration(sro, dose_frame_uid, target_frame_uid)``. A bare
+        4 x 4 array is accepted **only in this same direction** (dose -> target), and is
+        refused if it scales, shears or mirrors. Each target voxel centre ``q`` takes
+        the dose at ``M^-1 @ q``; do not pass the inverse.
+    target_frame_uid
+        FrameOfReferenceUID of ``target``, used to check the registration's frames.
 
     Returns
     -------
     numpy.ndarray
         ``target.shape`` doses (Gy); points beyond the source grid (more than half a
         voxel outside its centres) get 0 Gy.
+
+    Raises
+    ------
+    GridMismatchError
+        The registration's UIDs are not ``dose frame -> target frame`` (swapped
+        frames: pass ``registration.inverse()``).
+    GeometryError
+        The registration is not a rigid 4 x 4 matrix.
 
     Examples
     --------
@@ -56,19 +148,31 @@ def resample_dose(
     >>> t = Grid((1, 1, 1), origin_mm=(1, 1, 1), spacing_mm=(2, 2, 2))
     >>> resample_dose(src, t).tolist()   # the centre: mean of the 8 corners
     [[[3.5]]]
+
+    The dose voxel at (x, y, z) = (2, 0, 0) mm is at (12, 0, 0) on a target whose frame
+    is the dose's shifted by +10 mm in x:
+
+    >>> one = Grid((1, 1, 1), origin_mm=(12, 0, 0), spacing_mm=(2, 2, 2))
+    >>> shift = RigidTransform.translation([10, 0, 0], "1.2.1", "1.2.2")  # dose -> target
+    >>> src = DoseGrid(np.arange(8.0).reshape(g.shape), g, "1.2.1")
+    >>> resample_dose(src, one, registration=shift, target_frame_uid="1.2.2").tolist()
+    [[[1.0]]]
     """
     src = dose.grid
-    if registration is None and (src is target or _same(src, target)):
+    tf = None
+    if registration is not None:
+        tf = course_to_common(registration, dose.frame_of_reference_uid, target_frame_uid,
+                              what=f"'{dose.source or 'the dose'}'")
+        if tf.is_identity:
+            tf = None
+    if tf is None and (src is target or _same(src, target)):
         return dose.dose_gy
     k, i, j = np.meshgrid(
         *(np.arange(n, dtype=float) for n in target.shape), indexing="ij"
     )
     world = target.index_to_world(np.stack([k, i, j], axis=-1))
-    if registration is not None:
-        m = np.asarray(registration, dtype=float)
-        if m.shape != (4, 4):
-            raise InvalidParameterError(f"registration must be a 4 x 4 matrix, got {m.shape}")
-        world = world @ m[:3, :3].T + m[:3, 3]
+    if tf is not None:
+        world = tf.inverse().apply(world)  # common voxel centres in the course's frame
     idx = src.world_to_index(world)
     inside = np.all((idx >= -0.5) & (idx <= np.array(src.shape) - 0.5), axis=-1)
     coords = np.moveaxis(np.clip(idx, 0, np.array(src.shape) - 1), -1, 0)
@@ -92,7 +196,7 @@ def sum_courses_eqd2(
     *,
     recovery_fraction: float = 0.0,
     grid: Grid | None = None,
-    registrations: Mapping[int, ArrayLike] | None = None,
+    registrations: Mapping[int, Registration] | None = None,
     model: Model | None = None,
 ) -> DoseGrid:
     """Sum courses in EQD2, voxel by voxel, with recovery on the earlier courses.
@@ -109,10 +213,18 @@ def sum_courses_eqd2(
     recovery_fraction
         Fraction of the earlier courses' EQD2 recovered, in [0, 1).
     grid
-        Common grid; default the last course's grid.
+        Common grid, in the last course's frame of reference; default the last
+        course's grid.
     registrations
-        Course index -> 4 x 4 matrix from the common grid's frame to that course's
-        frame. Needed for every course in another frame of reference.
+        Course index (0-based position in ``courses``) -> rigid transform **from that
+        course's frame (moving) to the common frame (fixed, the last course's)**:
+        ``p_common = M @ p_course`` (LPS, mm), the same direction as every
+        :class:`~rtplan.imaging.RigidTransform` in rtplan, e.g.
+        ``read_spatial_registration(sro, course.frame_of_reference_uid,
+        last.frame_of_reference_uid)``. Needed for every course in another frame of
+        reference. A bare 4 x 4 array is accepted **only in this same direction**
+        (course -> common) and must be rigid. Transforms carrying DICOM UIDs are
+        checked against the frames.
     model
         Dose-response model (default LQ).
 
@@ -124,7 +236,14 @@ def sum_courses_eqd2(
     Raises
     ------
     GridMismatchError
-        A course in another frame of reference without a registration.
+        A course in another frame of reference without a registration, or a
+        registration between other frames or in the opposite direction (common ->
+        course: pass ``.inverse()``).
+    GeometryError
+        A registration that is not a rigid 4 x 4 matrix.
+    InvalidParameterError
+        A registration for a course index that does not exist; a recovery fraction
+        outside [0, 1); a course without its number of fractions.
 
     Examples
     --------
@@ -132,6 +251,16 @@ def sum_courses_eqd2(
     >>> first = DoseGrid(np.full(g.shape, 45.0), g, "1.2.3", fractions=25)
     >>> second = DoseGrid(np.full(g.shape, 28.0), g, "1.2.3", fractions=4)
     >>> round(float(sum_courses_eqd2([first, second], 10).dose_gy[0, 0, 0]), 1)
+    83.9
+
+    The first course planned on an older scan (frame 1.2.9): its 45 Gy voxel at
+    z = 5 mm there is at z = 0 mm on the new scan (course -> common: -5 mm in z):
+
+    >>> old = Grid((3, 1, 1), origin_mm=(0, 0, 0), spacing_mm=(5, 2, 2))
+    >>> first = DoseGrid(np.array([0.0, 45.0, 0.0]).reshape(3, 1, 1), old, "1.2.9", 25)
+    >>> to_new = RigidTransform.translation([0, 0, -5], "1.2.9", "1.2.3")
+    >>> total = sum_courses_eqd2([first, second], 10, registrations={0: to_new})
+    >>> round(float(total.dose_gy[0, 0, 0]), 1)
     83.9
     """
     if not courses:
@@ -142,6 +271,13 @@ def sum_courses_eqd2(
             f"recovery fraction must be in [0, 1), got {recovery_fraction!r}"
         )
     regs = dict(registrations or {})
+    bad = sorted(str(k) for k in regs if not (isinstance(k, int | np.integer)
+                                              and 0 <= k < len(courses)))
+    if bad:
+        raise InvalidParameterError(
+            f"registrations for course indices {bad}, but there are {len(courses)} courses "
+            f"(0-based indices 0..{len(courses) - 1})"
+        )
     last = courses[-1]
     target = grid if grid is not None else last.grid
     frame = last.frame_of_reference_uid
@@ -159,9 +295,15 @@ def sum_courses_eqd2(
             raise GridMismatchError(
                 f"course {n + 1} is in frame of reference {course.frame_of_reference_uid}, "
                 f"the last course in {frame}: register the scans and pass the registration "
-                "(registrations={index: 4x4 matrix}) to sum them"
+                f"from course {n + 1}'s frame to the last course's frame "
+                "(registrations={index: RigidTransform(course -> common)}; CLI: "
+                f"--registration {n + 1}=REG.dcm) to sum them"
             )
-        physical = resample_dose(course, target, registration=regs.get(n))
+        reg = regs.get(n)
+        if reg is not None:
+            reg = course_to_common(reg, course.frame_of_reference_uid, frame,
+                                   what=f"course {n + 1}")
+        physical = resample_dose(course, target, registration=reg, target_frame_uid=frame)
         on_target = DoseGrid(physical, target, frame, course.fractions)
         eq = eqd2_dose(on_target, alpha_beta, masks, model=model).dose_gy
         weight = 1.0 if n == len(courses) - 1 else 1.0 - r

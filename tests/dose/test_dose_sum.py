@@ -12,7 +12,7 @@ import pytest
 
 from rtplan.dose import AlphaBetaSpec, DoseGrid, resample_dose, sum_courses_eqd2
 from rtplan.errors import GridMismatchError, InvalidParameterError
-from rtplan.imaging import Grid
+from rtplan.imaging import Grid, RigidTransform
 
 
 def eqd2_ref(total, n, ab):
@@ -83,13 +83,16 @@ def test_other_frame_needs_registration():
     c2 = DoseGrid(np.zeros(G.shape), G, "1.2", fractions=5)
     with pytest.raises(GridMismatchError, match="register"):
         sum_courses_eqd2([c1, c2], 3.0)
-    # course 1's frame is shifted by +2.5 mm in x: point p of the new frame is p + 2.5
-    shift = np.eye(4)
-    shift[0, 3] = 2.5
-    got = sum_courses_eqd2([c1, c2], 3.0, registrations={0: shift}).dose_gy
+    # point q of the new (common) frame is q + 2.5 mm in x in course 1's frame, so the
+    # registration course 1 -> common (moving -> fixed, p_common = p_course + t) is
+    # t = -2.5 mm in x; the common voxel q samples course 1 at q + 2.5
+    shift = RigidTransform.translation([-2.5, 0, 0], "9.9", "1.2")
     d1 = field(G, lambda p: 30.0 + 0.5 * (p[..., 0] + 2.5))
     inside = np.s_[:, :, :-1]  # the last column maps beyond course 1's grid (0 Gy)
-    np.testing.assert_allclose(got[inside], eqd2_ref(d1, 10, 3.0)[inside], rtol=1e-12)
+    for reg in (shift, shift.matrix):  # a bare 4 x 4 is read in the same direction
+        got = sum_courses_eqd2([c1, c2], 3.0, registrations={0: reg}).dose_gy
+        np.testing.assert_allclose(got[inside], eqd2_ref(d1, 10, 3.0)[inside], rtol=1e-12)
+        assert np.all(got[:, :, -1] == 0.0)
 
 
 @pytest.mark.parametrize("recovery", [-0.1, 1.0])
