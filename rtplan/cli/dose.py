@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +266,9 @@ def _run_sum(args: argparse.Namespace) -> int:
     masks = _masks(args, spec, courses[-1])
     if not 0 <= args.recovery < 1:
         raise InvalidParameterError(f"--recovery must be in [0, 1), got {args.recovery}")
-    total = sum_courses_eqd2(courses, spec, masks, recovery_fraction=args.recovery)
+    regs = _registrations(args.registration or [], courses, args.rtdose)
+    total = sum_courses_eqd2(courses, spec, masks, recovery_fraction=args.recovery,
+                             registrations=regs)
     fractions = "+".join(str(c.fractions) for c in courses)
     short = f"EQD2 sum LQ {spec.describe()} rec {args.recovery:g}"
     long = (
@@ -287,10 +290,102 @@ def _run_sum(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"output": str(path), "fractions": [c.fractions for c in courses],
                     "recovery_fraction": args.recovery, "max_gy": total.max_gy,
-                    "alpha_beta": spec.model_dump(mode="json")})
+                    "alpha_beta": spec.model_dump(mode="json"),
+                    "registrations": [{"course": i + 1, **t.describe()}
+                                      for i, t in sorted(regs.items())]})
     else:
         print(f"EQD2 sum of {n} courses written to {path} (maximum {total.max_gy:.2f} Gy)")
+        for i, t in sorted(regs.items()):
+            print(f"  course {i + 1} -> common frame: rotation {t.rotation_deg:.2f} deg, "
+                  f"translation {[round(float(v), 2) for v in t.translation_mm]} mm "
+                  f"({t.source})")
     return 0
+
+
+_COURSE_LABELS = ("course",)
+_COMMON_LABELS = ("common",)
+
+
+def _registrations(texts: list[str], courses: list[Any], paths: list[str]) -> dict[int, Any]:
+    """``--registration N=FILE`` values -> {0-based index: RigidTransform course -> common}."""
+    out: dict[int, Any] = {}
+    n = len(courses)
+    common = courses[-1].frame_of_reference_uid or ""
+    for text in texts:
+        num, sep, file = (v.strip() for v in text.partition("="))
+        if not sep or not file or not num.isdigit():
+            raise InputError(
+                f"--registration expects N=FILE (N: 1-based course position), got {text!r}"
+            )
+        k = int(num)
+        if not 1 <= k < n:
+            last = f"course {n} is the last course, whose grid and frame are the common ones"
+            raise InputError(
+                f"--registration {text!r}: " + (last if k == n else f"there is no course {k}")
+                + f"; give N = 1..{n - 1} for the earlier courses ({n} RTDOSE files given)"
+            )
+        if k - 1 in out:
+            raise InputError(f"--registration given twice for course {k}")
+        course = courses[k - 1].frame_of_reference_uid or ""
+        out[k - 1] = _course_registration(Path(file), k, course, common, paths)
+        if course and course == common and not out[k - 1].is_identity:
+            print(f"note: course {k} is in the common frame of reference ({common}); its "
+                  "--registration is applied anyway", file=sys.stderr)
+    return out
+
+
+def _is_dicom(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    return head[128:132] == b"DICM" or path.suffix.lower() in (".dcm", ".dicom")
+
+
+def _course_registration(path: Path, k: int, course: str, common: str,
+                         paths: list[str]) -> Any:
+    from rtplan.imaging.registration import (
+        RigidTransform,
+        load_matrix,
+        read_spatial_registration,
+    )
+
+    if not path.is_file():
+        raise InputError(f"--registration {k}={path}: the file does not exist")
+    if _is_dicom(path):
+        if not course or not common:
+            raise InputError(
+                f"--registration {k}={path}: a Spatial Registration needs the "
+                f"FrameOfReferenceUID of course {k} ('{paths[k - 1]}') and of the last "
+                f"course ('{paths[-1]}'); one is missing: give a matrix file instead"
+            )
+        return read_spatial_registration(path, course, common)
+    tf = load_matrix(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        def roles(label: str) -> set[str]:
+            r = set()
+            if label == course or label.lower() in _COURSE_LABELS:
+                r.add("course")
+            if label == common or label.lower() in _COMMON_LABELS:
+                r.add("common")
+            return r
+
+        src, dst = roles(tf.moving_frame_uid), roles(tf.fixed_frame_uid)
+        stated = f"{tf.moving_frame_uid} -> {tf.fixed_frame_uid}"
+        if "course" in src and "common" in dst:
+            desc = f"{path.name}: {stated}"
+        elif "common" in src and "course" in dst:
+            tf, desc = tf.inverse(), f"{path.name}: {stated}, inverted"
+        else:
+            raise InputError(
+                f"--registration {k}={path}: the matrix maps from_frame "
+                f"{tf.moving_frame_uid!r} to to_frame {tf.fixed_frame_uid!r}; for dose sums "
+                f"from_frame/to_frame must be 'course' (course {k}'s frame, "
+                f"{course or 'no UID'}) and 'common' (the last course's frame, "
+                f"{common or 'no UID'}), or those FrameOfReferenceUIDs"
+            )
+    else:
+        desc = f"{path.name}: 16 numbers, taken as course -> common"
+    return RigidTransform(tf.matrix, course, common, f"matrix file {desc}")
 
 
 def _help(parser: argparse.ArgumentParser):
@@ -370,15 +465,34 @@ def register(sub: Any) -> None:
     p = new_command(
         subs, "sum", help="sum courses in EQD2 (re-irradiation)",
         description="EQD2 of each course with its own fractions, resampled onto the last "
-        "course's grid; total = last + (1 - recovery) x earlier. Courses must share the "
-        "frame of reference.",
+        "course's grid; total = last + (1 - recovery) x earlier. A course planned on "
+        "another scan (another FrameOfReferenceUID) needs --registration N=FILE: the "
+        "rigid transform from course N's frame to the last course's, p_common = M @ "
+        "p_course (the moving -> fixed direction used everywhere in rtplan).",
         example="rtplan dose sum RD_2019.dcm RD_2024.dcm --fractions 39 --fractions 5 "
-        "--alpha-beta 3 --recovery 0.25 -o RD_sum.dcm",
+        "--alpha-beta 3 --recovery 0.25 -o RD_sum.dcm\n"
+        "rtplan dose sum RD_2019.dcm RD_2024.dcm --fractions 39 --fractions 5 "
+        "--alpha-beta 3 --registration 1=REG_2019_to_2024.dcm -o RD_sum.dcm\n"
+        "rtplan dose sum RD_2019.dcm RD_2024.dcm --fractions 39 --fractions 5 "
+        "--alpha-beta 3 --registration 1=course1_to_common.json -o RD_sum.dcm",
     )
     p.add_argument("rtdose", nargs="+", metavar="RTDOSE", help="courses, earliest first")
     p.add_argument("--structures", metavar="RTSTRUCT", help="for --alpha-beta-roi")
     p.add_argument("--recovery", type=_float, default=0.0, metavar="R",
                    help="fraction of the earlier courses' EQD2 recovered, 0 <= R < 1")
+    p.add_argument(
+        "--registration", action="append", default=[], metavar="N=FILE",
+        help="rigid registration of course N (1-based, in the order given) INTO the common "
+        "frame (the last course's), p_common = M @ [p_course, 1] (LPS mm); repeat per "
+        "course. FILE: a DICOM Spatial Registration (REG) relating course N's and the last "
+        "course's frames of reference (read per PS3.3 C.20.2 in the course -> last "
+        "direction, whichever frame the REG is in), or a matrix file: 16 numbers row by "
+        "row, always taken as course N -> common, or JSON {\"matrix\": [[...], ...], "
+        "\"from_frame\": \"course\", \"to_frame\": \"common\"} where from_frame/to_frame "
+        "are 'course' (course N's frame), 'common' (the last course's) or those "
+        "FrameOfReferenceUIDs; a JSON stated common -> course is inverted, other labels "
+        "(e.g. PET/CT) are refused. Example: --registration 1=REG.dcm",
+    )
     _add_input_options(p, many=True)
     _add_alpha_beta_options(p, required=True, bed=False)
     _add_output(p)
