@@ -124,3 +124,13 @@ def test_sum_needs_fractions_per_course(files, tmp_path, capsys):
     assert main(["dose", "sum", files["rd"], files["rd"], "--fractions", "7",
                  "--alpha-beta", "3", "-o", str(tmp_path / "s.dcm")]) == 2
     assert "one per course" in capsys.readouterr().err
+
+
+def test_sum_help_states_the_registration_direction(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["dose", "sum", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--registration N=FILE" in text
+    assert "INTO the common frame (the last course's), p_common = M @ [p_course, 1]" in text
+    assert "--registration 1=REG_2019_to_2024.dcm" in text  # the example
