@@ -24,12 +24,11 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ImplicitVRLittleEndian, RTDoseStorage, RTPlanStorage, generate_uid
 
 from rtplan import __version__
-from rtplan._shared.dicom import ds_strings, format_ds
+from rtplan._shared.dicom import ds_strings, format_ds, read_dataset
 from rtplan._shared.io import atomic_write
 from rtplan.errors import DicomError, GeometryError, GridMismatchError, InvalidParameterError
 from rtplan.imaging.grid import Grid
@@ -123,16 +122,6 @@ class DoseGrid:
 
 
 # ============================================================================ reading
-def _read(path: Path, what: str) -> Dataset:
-    try:
-        try:
-            return pydicom.dcmread(path)
-        except InvalidDicomError:
-            return pydicom.dcmread(path, force=True)
-    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise DicomError(f"cannot read '{path}' as {what}: {exc}") from exc
-
-
 def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | None = None) -> int:
     """NumberOfFractionsPlanned (300A,0078) of an RTPLAN's fraction group.
 
@@ -160,7 +149,7 @@ def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | No
     5
     """
     p = Path(path)
-    ds = _read(p, "an RTPLAN")
+    ds = read_dataset(p, "RTPLAN")
     if ds.get("Modality") != "RTPLAN" and ds.get("SOPClassUID") != RTPlanStorage:
         raise DicomError(
             f"'{p}' is not an RTPLAN (Modality {ds.get('Modality')!r}): give the plan file"
@@ -317,7 +306,7 @@ def read_rtdose(
     (1.5, 5, (2, 2, 3))
     """
     p = Path(path)
-    ds = _read(p, "an RTDOSE")
+    ds = read_dataset(p, "RTDOSE")
     where = f"RTDOSE '{p}'"
     if ds.get("Modality") != "RTDOSE" and ds.get("SOPClassUID") != RTDoseStorage:
         raise DicomError(

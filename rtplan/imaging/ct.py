@@ -26,12 +26,19 @@ import numpy as np
 import pydicom
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import CTImageStorage, generate_uid
 
-from rtplan import __version__
-from rtplan._shared.dicom import ds_strings, format_ds
+from rtplan._shared.dicom import (
+    ds_strings,
+    format_ds,
+    new_dataset,
+    set_equipment,
+    set_patient,
+    set_series,
+    set_study,
+)
 from rtplan._shared.io import atomic_write
 from rtplan.errors import (
     DicomError,
@@ -717,15 +724,7 @@ def write_ct_series(
         raise InputError("CT volume holds NaN or infinite values: give finite HU")
     pat = _validated(_WritePatient, patient, "patient")
     stu = _validated(StudyInfo, study, "study")
-    row_cos, col_cos = _axial_axes(
-        np.concatenate([grid.direction[2], grid.direction[1]]), "grid"
-    )
-    if not np.allclose(grid.direction[0], np.cross(row_cos, col_cos), atol=1e-6):
-        raise GeometryError(
-            "grid slice direction must be the right-handed normal "
-            f"{np.cross(row_cos, col_cos).tolist()} (got {grid.direction[0].tolist()}): "
-            "reverse the slice order of the volume and its grid"
-        )
+    _check_writable_grid(grid)
     _check_writable_folder(folder, overwrite)
 
     stored = np.clip(np.rint(vol) + 1024.0, -32768, 32767).astype(np.int16)
@@ -737,30 +736,19 @@ def write_ct_series(
         pat, stu, study_uid, series_uid, for_uid, grid, patient_position,
         series_description, body_part, now,
     )
-    positions = grid.index_to_world(
-        np.stack([np.arange(grid.shape[0]), np.zeros(grid.shape[0]), np.zeros(grid.shape[0])],
-                 axis=1)
-    )
+    headers = _slice_datasets(base, grid)
     folder.mkdir(parents=True, exist_ok=True)
     if overwrite:
         for old in folder.iterdir():
             if _WRITTEN_NAME.match(old.name):
                 old.unlink()
-    headers, paths = [], []
-    for k in range(grid.shape[0]):
-        ds = copy.deepcopy(base)
-        sop_uid = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-        ds.SOPInstanceUID = sop_uid
-        ds.InstanceNumber = str(k + 1)
-        ds.ImagePositionPatient = ds_strings(positions[k])
-        ds.SliceLocation = format_ds(float(positions[k] @ grid.direction[0]))
+    paths = []
+    for k, ds in enumerate(headers):
         ds.PixelData = stored[k].tobytes()
         path = folder / f"CT_{k:04d}.dcm"
         atomic_write(path, lambda t, ds=ds: ds.save_as(t, enforce_file_format=True),
                      overwrite=overwrite)
         del ds.PixelData
-        headers.append(ds)
         paths.append(str(path))
     # read back what was written: DS strings round the positions
     pairs = [(Path(p), h) for p, h in zip(paths, headers, strict=True)]
@@ -792,63 +780,75 @@ def _ct_base_dataset(
     body_part: str,
     now: _dt.datetime,
 ) -> Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SpecificCharacterSet = "ISO_IR 192"
+    date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
+    ds = new_dataset(CTImageStorage, now)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.InstanceCreationDate = now.strftime("%Y%m%d")
-    ds.InstanceCreationTime = now.strftime("%H%M%S")
-    ds.SOPClassUID = CTImageStorage
-    ds.StudyDate = stu.date or now.strftime("%Y%m%d")
-    ds.SeriesDate = now.strftime("%Y%m%d")
-    ds.ContentDate = now.strftime("%Y%m%d")
-    ds.StudyTime = stu.time or now.strftime("%H%M%S")
-    ds.SeriesTime = now.strftime("%H%M%S")
-    ds.ContentTime = now.strftime("%H%M%S")
-    ds.AccessionNumber = stu.accession_number
-    ds.Modality = "CT"
-    ds.Manufacturer = "rtplan"
-    ds.ReferringPhysicianName = stu.referring_physician
-    ds.StudyDescription = stu.description
-    ds.SeriesDescription = series_description[:64]
-    ds.ManufacturerModelName = "rtplan synthetic CT"
-    ds.SoftwareVersions = __version__
-    ds.PatientName = pat.name
-    ds.PatientID = pat.patient_id
-    ds.PatientBirthDate = pat.birth_date
-    ds.PatientSex = pat.sex
-    ds.SliceThickness = format_ds(grid.spacing_mm[0])
-    ds.KVP = "120"
+    set_patient(ds, pat)
+    set_study(ds, stu, study_uid, date=date, time=time)
+    set_series(ds, "CT", series_uid, number="1", description=series_description, date=date,
+               time=time, body_part=body_part)
+    set_equipment(ds, "rtplan synthetic CT")
     ds.PatientPosition = patient_position
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = stu.study_id or "1"
-    ds.SeriesNumber = "1"
-    if body_part:
-        ds.BodyPartExamined = body_part[:16].upper()  # unpaired: Laterality absent
-    else:
-        ds.Laterality = ""  # type 2C, unknown without a body part
+    # General Image, CT Image
+    ds.ContentDate = date
+    ds.ContentTime = time
     ds.AcquisitionNumber = "1"
-    ds.ImageOrientationPatient = ds_strings(
-        np.concatenate([grid.direction[2], grid.direction[1]])
-    )
-    ds.FrameOfReferenceUID = for_uid
-    ds.PositionReferenceIndicator = ""
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = grid.shape[1]
-    ds.Columns = grid.shape[2]
-    ds.PixelSpacing = ds_strings(grid.spacing_mm[1:])
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
+    ds.KVP = "120"
+    _set_image_geometry(ds, grid, for_uid)
     ds.WindowCenter = "40"
     ds.WindowWidth = "400"
     ds.RescaleIntercept = "-1024"
     ds.RescaleSlope = "1"
     ds.RescaleType = "HU"
     return ds
+
+
+def _check_writable_grid(grid: Grid) -> None:
+    """Refuse a grid that would not read back as itself: not axial, or left-handed."""
+    row_cos, col_cos = _axial_axes(
+        np.concatenate([grid.direction[2], grid.direction[1]]), "grid"
+    )
+    if not np.allclose(grid.direction[0], np.cross(row_cos, col_cos), atol=1e-6):
+        raise GeometryError(
+            "grid slice direction must be the right-handed normal "
+            f"{np.cross(row_cos, col_cos).tolist()} (got {grid.direction[0].tolist()}): "
+            "reverse the slice order of the volume and its grid"
+        )
+
+
+def _set_image_geometry(ds: Dataset, grid: Grid, frame_of_reference_uid: str) -> None:
+    """Frame of Reference, the per-series Image Plane attributes and a signed 16-bit
+    Image Pixel module, as the CT and PET writers store them."""
+    ds.FrameOfReferenceUID = frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.ImageOrientationPatient = ds_strings(
+        np.concatenate([grid.direction[2], grid.direction[1]])
+    )
+    ds.SliceThickness = format_ds(grid.spacing_mm[0])
+    ds.PixelSpacing = ds_strings(grid.spacing_mm[1:])
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = grid.shape[1]
+    ds.Columns = grid.shape[2]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+
+
+def _slice_datasets(base: Dataset, grid: Grid) -> list[Dataset]:
+    """One copy of ``base`` per grid slice with a new SOPInstanceUID, InstanceNumber,
+    ImagePositionPatient and SliceLocation (no pixel data)."""
+    n = grid.shape[0]
+    positions = grid.index_to_world(np.stack([np.arange(n), np.zeros(n), np.zeros(n)], axis=1))
+    out = []
+    for k in range(n):
+        ds = copy.deepcopy(base)
+        sop_uid = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.SOPInstanceUID = sop_uid
+        ds.InstanceNumber = str(k + 1)
+        ds.ImagePositionPatient = ds_strings(positions[k])
+        ds.SliceLocation = format_ds(float(positions[k] @ grid.direction[0]))
+        out.append(ds)
+    return out

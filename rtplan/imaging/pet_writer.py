@@ -14,7 +14,6 @@ back-computed one (AcquisitionDateTime + Tave - FrameReferenceTime) coincide.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
 import os
@@ -27,14 +26,28 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, PositronEmissionTomographyImageStorage, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import PositronEmissionTomographyImageStorage, generate_uid
 
-from rtplan import __version__
-from rtplan._shared.dicom import ds_strings, format_ds
+from rtplan._shared.dicom import (
+    format_ds,
+    new_dataset,
+    set_equipment,
+    set_patient,
+    set_series,
+    set_study,
+)
 from rtplan._shared.io import atomic_write
 from rtplan.errors import GeometryError, InputError, OutputExistsError, from_validation_error
-from rtplan.imaging.ct import PatientInfo, StudyInfo, _axial_axes, _validated, _WritePatient
+from rtplan.imaging.ct import (
+    PatientInfo,
+    StudyInfo,
+    _check_writable_grid,
+    _set_image_geometry,
+    _slice_datasets,
+    _validated,
+    _WritePatient,
+)
 from rtplan.imaging.grid import Grid
 from rtplan.imaging.pet import PETVolume, load_pet_datasets
 from rtplan.imaging.suv import NUCLIDE_HALF_LIFE_S
@@ -253,52 +266,22 @@ def _pet_base_dataset(
     offset_s = (acq_t - series_t).total_seconds()
     now = dt.datetime.now()
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = PositronEmissionTomographyImageStorage
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds = new_dataset(PositronEmissionTomographyImageStorage, now)
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
-    ds.InstanceCreationDate = now.strftime("%Y%m%d")
-    ds.InstanceCreationTime = now.strftime("%H%M%S")
-    ds.SOPClassUID = PositronEmissionTomographyImageStorage
-    ds.StudyDate = stu.date or _da(series_t)
-    ds.SeriesDate = _da(series_t)
+    set_patient(ds, pat)
+    ds.PatientWeight = format_ds(acq.weight_kg)  # Patient Study module
+    set_study(ds, stu, uids["study"], date=_da(series_t), time=_tm(series_t))
+    set_series(ds, "PT", uids["series"], number="2", description=series_description,
+               date=_da(series_t), time=_tm(series_t), body_part=body_part)
+    set_equipment(ds, "rtplan synthetic PET")
+    # General Image, General Acquisition: the frame
     ds.AcquisitionDate = _da(acq_t)
-    ds.ContentDate = _da(acq_t)
-    ds.StudyTime = stu.time or _tm(series_t)
-    ds.SeriesTime = _tm(series_t)
     ds.AcquisitionTime = _tm(acq_t)
+    ds.ContentDate = _da(acq_t)
     ds.ContentTime = _tm(acq_t)
-    ds.AccessionNumber = stu.accession_number
-    ds.Modality = "PT"
-    ds.Manufacturer = "rtplan"
-    ds.ReferringPhysicianName = stu.referring_physician
-    ds.StudyDescription = stu.description
-    ds.SeriesDescription = series_description[:64]
-    ds.ManufacturerModelName = "rtplan synthetic PET"
-    ds.SoftwareVersions = __version__
-    ds.PatientName = pat.name
-    ds.PatientID = pat.patient_id
-    ds.PatientBirthDate = pat.birth_date
-    ds.PatientSex = pat.sex
-    ds.PatientWeight = format_ds(acq.weight_kg)
-    ds.SliceThickness = format_ds(grid.spacing_mm[0])
-    ds.StudyInstanceUID = uids["study"]
-    ds.SeriesInstanceUID = uids["series"]
-    ds.StudyID = stu.study_id or "1"
-    ds.SeriesNumber = "2"
     ds.AcquisitionNumber = "1"
-    if body_part:
-        ds.BodyPartExamined = body_part[:16].upper()
-    else:
-        ds.Laterality = ""
-    ds.ImageOrientationPatient = ds_strings(
-        np.concatenate([grid.direction[2], grid.direction[1]])
-    )
-    ds.FrameOfReferenceUID = uids["frame_of_reference"]
-    ds.PositionReferenceIndicator = ""
+    # Frame of Reference, Image Plane, Image Pixel (signed 16 bit)
+    _set_image_geometry(ds, grid, uids["frame_of_reference"])
     # PET Series module
     ds.Units = "BQML"
     ds.CountsSource = "EMISSION"
@@ -332,16 +315,7 @@ def _pet_base_dataset(
     po.PatientOrientationModifierCodeSequence = [_code(_CODES[orient[0]])]
     ds.PatientOrientationCodeSequence = [po]
     ds.PatientGantryRelationshipCodeSequence = [_code(_CODES[orient[1]])]
-    # Image Pixel / PET Image modules
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = grid.shape[1]
-    ds.Columns = grid.shape[2]
-    ds.PixelSpacing = ds_strings(grid.spacing_mm[1:])
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
+    # PET Image module
     ds.RescaleIntercept = "0"
     ds.FrameReferenceTime = format_ds((offset_s + t_ave_s) * 1000.0, decimals=3)
     ds.ActualFrameDuration = round(frame_s * 1000.0)
@@ -463,14 +437,7 @@ def write_pet_series(
         raise from_validation_error(exc, "PET acquisition") from None
     pat = _validated(_WritePatient, patient, "patient")
     stu = _validated(StudyInfo, study, "study")
-    row_cos, col_cos = _axial_axes(np.concatenate([grid.direction[2], grid.direction[1]]),
-                                   "grid")
-    if not np.allclose(grid.direction[0], np.cross(row_cos, col_cos), atol=1e-6):
-        raise GeometryError(
-            "grid slice direction must be the right-handed normal "
-            f"{np.cross(row_cos, col_cos).tolist()} (got {grid.direction[0].tolist()}): "
-            "reverse the slice order of the volume and its grid"
-        )
+    _check_writable_grid(grid)
     if patient_position not in _ORIENTATION:
         raise InputError(
             f"patient_position {patient_position!r} is not supported: use one of "
@@ -486,18 +453,10 @@ def write_pet_series(
     base = _pet_base_dataset(acq, pat, stu, grid, uids, patient_position,
                              series_description, body_part)
     n = grid.shape[0]
-    positions = grid.index_to_world(np.stack([np.arange(n), np.zeros(n), np.zeros(n)], axis=1))
     bqml = values * acq.bqml_per_suv
-    datasets = []
-    for k in range(n):
-        ds = copy.deepcopy(base)
-        sop_uid = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-        ds.SOPInstanceUID = sop_uid
-        ds.InstanceNumber = str(k + 1)
+    datasets = _slice_datasets(base, grid)
+    for k, ds in enumerate(datasets):
         ds.ImageIndex = k + 1
-        ds.ImagePositionPatient = ds_strings(positions[k])
-        ds.SliceLocation = format_ds(float(positions[k] @ grid.direction[0]))
         slope_text = _slope_text(float(np.abs(bqml[k]).max()))
         slope = float(slope_text)
         stored = np.clip(np.rint(bqml[k] / slope), -INT16_MAX, INT16_MAX).astype(np.int16)
@@ -505,7 +464,6 @@ def write_pet_series(
         ds.SmallestImagePixelValue = int(stored.min())
         ds.LargestImagePixelValue = int(stored.max())
         ds.PixelData = stored.tobytes()
-        datasets.append(ds)
 
     parent = folder.parent
     parent.mkdir(parents=True, exist_ok=True)

@@ -55,13 +55,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
+from rtplan._shared.dicom import read_dataset
 from rtplan.errors import DicomError, GeometryError, InputError, from_validation_error
 
 __all__ = [
@@ -493,18 +492,6 @@ class SpatialRegistration:
         return RigidTransform(matrix, moving_frame_uid, fixed_frame_uid, src)
 
 
-def _read_sro_dataset(path: Path) -> Dataset:
-    if not path.is_file():
-        raise InputError(f"registration file '{path}' does not exist")
-    try:
-        try:
-            return pydicom.dcmread(path)
-        except InvalidDicomError:
-            return pydicom.dcmread(path, force=True)
-    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise DicomError(f"cannot read '{path}' as DICOM: {exc}") from None
-
-
 def _matrix_values(item: Dataset, where: str) -> NDArray[np.float64]:
     raw = item.get("FrameOfReferenceTransformationMatrix")
     if raw is None:
@@ -562,7 +549,7 @@ def load_spatial_registration(source: str | os.PathLike[str] | Dataset) -> Spati
     if isinstance(source, Dataset):
         ds, path = source, str(getattr(source, "filename", "") or "<dataset>")
     else:
-        ds, path = _read_sro_dataset(Path(source)), str(source)
+        ds, path = read_dataset(source, "registration"), str(source)
     sop = str(ds.get("SOPClassUID", "") or "")
     if sop == DEFORMABLE_SRO_SOP_CLASS or "DeformableRegistrationSequence" in ds:
         raise GeometryError(
@@ -660,6 +647,6 @@ def read_spatial_registration(
     >>> read_spatial_registration(tempfile.mkdtemp() + "/none.dcm", "1.2", "1.3")
     Traceback (most recent call last):
     ...
-    rtplan.errors.InputError: registration file '.../none.dcm' does not exist
+    rtplan.errors.InputError: registration file '.../none.dcm' does not exist: give the ...
     """
     return load_spatial_registration(path).transform(moving_frame_uid, fixed_frame_uid)

@@ -29,7 +29,6 @@ import pydicom
 from numpy.typing import ArrayLike, NDArray
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
 from pydicom.uid import (
@@ -39,8 +38,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from rtplan import __version__
-from rtplan._shared.dicom import ds_bytes
+from rtplan._shared.dicom import ds_bytes, read_dataset, set_equipment, set_series
 from rtplan._shared.io import atomic_write
 from rtplan.errors import (
     DicomError,
@@ -242,21 +240,14 @@ def build_rtstruct(
     if first.get("StudyDescription"):
         ds.StudyDescription = first.StudyDescription
     # RT Series
-    ds.Modality = "RTSTRUCT"
-    ds.SeriesInstanceUID = generate_uid()
     ct_series_number = str(first.get("SeriesNumber", "") or "")
-    ds.SeriesNumber = "2" if ct_series_number == "1" else "1"
-    ds.SeriesDate = date
-    ds.SeriesTime = time
-    ds.SeriesDescription = series_description[:64]
+    set_series(ds, "RTSTRUCT", generate_uid(), number="2" if ct_series_number == "1" else "1",
+               description=series_description, date=date, time=time)
     ds.OperatorsName = operator
     # Frame of Reference (in the RT Structure Set IOD since DICOM 2024)
     ds.FrameOfReferenceUID = ct.frame_of_reference_uid
     ds.PositionReferenceIndicator = first.get("PositionReferenceIndicator", "")
-    # General Equipment
-    ds.Manufacturer = "rtplan"
-    ds.ManufacturerModelName = "rtplan"
-    ds.SoftwareVersions = __version__
+    set_equipment(ds, "rtplan")
     # Structure Set
     ds.StructureSetLabel = label
     if structure_set_name:
@@ -489,6 +480,13 @@ def read_rtstruct(path: str | os.PathLike[str] | Dataset) -> StructureSet:
         ROIs with name, RTROIInterpretedType, colour and CLOSED_PLANAR polygons. No image
         grid is needed; see :func:`rtstruct_masks` to make masks.
 
+    Raises
+    ------
+    InputError
+        The file does not exist.
+    DicomError
+        It cannot be read as DICOM, or is not an RTSTRUCT.
+
     Examples
     --------
     >>> from pydicom.examples import get_path
@@ -500,20 +498,9 @@ def read_rtstruct(path: str | os.PathLike[str] | Dataset) -> StructureSet:
         ds = path
         path = Path(str(getattr(ds, "filename", "") or "<dataset>"))
     else:
-        ds = _read_dataset(Path(path))
         path = Path(path)
+        ds = read_dataset(path, "RTSTRUCT")
     return _structure_set(ds, path)
-
-
-def _read_dataset(path: Path) -> Dataset:
-    try:
-        try:
-            ds = pydicom.dcmread(path)
-        except InvalidDicomError:  # no preamble/file meta (older files): check the class
-            ds = pydicom.dcmread(path, force=True)
-    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise DicomError(f"cannot read '{path}' as DICOM: {exc}") from exc
-    return ds
 
 
 def _structure_set(ds: Dataset, path: Path) -> StructureSet:
