@@ -458,6 +458,17 @@ def load_psa(path: str | os.PathLike[str], cohort: Cohort) -> tuple[PsaRecord, .
 
     Dates are turned into days after the patient's ``rt_start_date`` (which must
     then be known). Raises :class:`RecordError` naming file, row and field.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy,rt_start_date\\n"
+    ...                              "P1,5,37.5,2020-01-01\\n")
+    >>> _ = (d / "psa.csv").write_text("patient_id,date,days,psa_ng_ml\\n"
+    ...                                "P1,,-7,2.4\\nP1,2020-04-01,,0.3\\n")
+    >>> [(r.days, r.psa_ng_ml) for r in load_psa(d / "psa.csv", load_cohort(d / "c.csv"))]
+    [(-7.0, 2.4), (91.0, 0.3)]
     """
     p = Path(path)
     rows, first = _read_rows(p, "psa")
@@ -483,6 +494,16 @@ def load_toxicity(path: str | os.PathLike[str], cohort: Cohort) -> tuple[Toxicit
     """Load a long toxicity table (``patient_id``, ``timepoint``, ``domain``, ``grade``).
 
     An empty grade means "not assessed" (kept apart from grade 0).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy\\nP1,5,37.5\\n")
+    >>> _ = (d / "tox.csv").write_text("patient_id,timepoint,domain,grade\\n"
+    ...                                "P1,3 months,GU,0\\nP1,3 months,GI,\\n")
+    >>> [(r.domain, r.grade) for r in load_toxicity(d / "tox.csv", load_cohort(d / "c.csv"))]
+    [('GU', 0), ('GI', None)]
     """
     p = Path(path)
     rows, first = _read_rows(p, "toxicity")
@@ -492,7 +513,22 @@ def load_toxicity(path: str | os.PathLike[str], cohort: Cohort) -> tuple[Toxicit
 
 
 def load_lesions(path: str | os.PathLike[str], cohort: Cohort) -> tuple[LesionRecord, ...]:
-    """Load a lesion table (``patient_id``, ``site``, ``suvmax_pre``, ``suvmax_post``)."""
+    """Load a lesion table (``patient_id``, ``site``, ``suvmax_pre``, ``suvmax_post``).
+
+    An empty SUVmax is unknown (None). Lesions of patients absent from ``cohort`` raise
+    :class:`RecordError` naming file, row and field.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy\\nP1,5,37.5\\n")
+    >>> _ = (d / "les.csv").write_text("patient_id,site,suvmax_pre,suvmax_post\\n"
+    ...                                "P1,bone,7.4,1.2\\nP1,pelvic_node,5.0,\\n")
+    >>> [(r.site, r.suvmax_pre, r.suvmax_post)
+    ...  for r in load_lesions(d / "les.csv", load_cohort(d / "c.csv"))]
+    [('bone', 7.4, 1.2), ('pelvic_node', 5.0, None)]
+    """
     p = Path(path)
     rows, first = _read_rows(p, "lesions")
     recs = _validate_rows(LesionRecord, p, rows, first)
