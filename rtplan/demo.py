@@ -683,6 +683,23 @@ def write_demo_inputs(
     reference as the CT; :data:`DEMO_PET_ACQUISITION`), ``pet_truth`` (JSON,
     :class:`DemoPETTruth`) and ``lesions_pet`` (JSON, the same lesions as ``pet_seed``
     sources at the sphere centres, :data:`DEMO_PET_SEED`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rtplan.imaging import load_ct_series
+    >>> from rtplan.structures.spec import load_lesions_file
+    >>> paths = write_demo_inputs(Path(tempfile.mkdtemp()) / "demo", with_pet=False)
+    >>> sorted(paths)
+    ['ct', 'eni', 'lesions']
+    >>> load_ct_series(paths["ct"]).grid.shape          # make_demo_patient's default
+    (60, 256, 256)
+    >>> spec = load_lesions_file(paths["lesions"])
+    >>> [lesion.id for lesion in spec.lesions], spec.eni.sib
+    (['L1', 'L2', 'L3', 'L4'], True)
+    >>> from rtplan.structures import read_rtstruct
+    >>> read_rtstruct(paths["eni"]).names
+    ('CTV_Elective',)
     """
     from rtplan._shared.io import atomic_write_text
     from rtplan.imaging.ct import write_ct_series
