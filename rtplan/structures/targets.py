@@ -147,7 +147,24 @@ def load_mask_source(src: MaskSource, grid: Grid) -> NDArray[np.bool_]:
 
     The NIfTI affine (RAS) must map the image onto the CT grid by an axis permutation
     and flips with the same voxel centres (within 0.05 mm); otherwise resample the mask
-    onto the planning CT first.
+    onto the planning CT first. Needs nibabel (``pip install 'rtplan[nifti]'``).
+
+    Examples
+    --------
+    A label map written in NIfTI's (x, y, z) order and RAS affine, read back onto the
+    ``[slice, row, column]`` LPS grid; ``label`` picks one label:
+
+    >>> import os, tempfile
+    >>> import nibabel as nib
+    >>> g = Grid((4, 6, 8), origin_mm=(-3.5, -2.5, 0), spacing_mm=(2, 1, 1))
+    >>> labels = np.zeros(g.shape, np.uint8)
+    >>> labels[1:3, 2:4, 3:6] = 2; labels[0, 0, 0] = 1          # 2 x 2 x 3 voxels of label 2
+    >>> ras = np.diag([-1.0, -1.0, 2.0, 1.0]); ras[:3, 3] = [3.5, 2.5, 0.0]   # LPS -> RAS
+    >>> path = os.path.join(tempfile.mkdtemp(), "gtv.nii.gz")
+    >>> nib.save(nib.Nifti1Image(labels.transpose(2, 1, 0), ras), path)
+    >>> m = load_mask_source(MaskSource(kind="mask", path=path, label=2), g)
+    >>> int(m.sum()), bool((m == (labels == 2)).all())
+    (12, True)
     """
     nib = import_optional("nibabel", feature="reading mask (NIfTI) lesion sources")
     path = Path(src.path)
@@ -215,7 +232,30 @@ def source_mask(
     ct: CTSeries,
     cache: dict | None = None,
 ) -> NDArray[np.bool_]:
-    """Mask of an ROI (RTSTRUCT) or label map (NIfTI) on the CT grid."""
+    """Mask of an ROI (RTSTRUCT) or label map (NIfTI) on the CT grid.
+
+    RTSTRUCT contours are rasterised with the voxel-centre rule; ``cache`` (path ->
+    read RTSTRUCT) avoids reading one file again for several sources. An empty mask
+    raises :class:`~rtplan.errors.InputError`.
+
+    Examples
+    --------
+    A 10 x 10 mm square ROI on slices 1-3 covers the 10 x 10 voxel centres of each:
+
+    >>> import os, tempfile
+    >>> from rtplan.imaging import write_ct_series
+    >>> from rtplan.structures import PlanarContour, write_rtstruct
+    >>> d = tempfile.mkdtemp()
+    >>> g = Grid((5, 12, 12), origin_mm=(-5.5, -5.5, 0), spacing_mm=(2, 1, 1))
+    >>> ct = write_ct_series(os.path.join(d, "ct"), np.zeros(g.shape), g)
+    >>> sq = np.array([[-5.0, -5.0], [5.0, -5.0], [5.0, 5.0], [-5.0, 5.0]])
+    >>> node = [PlanarContour(k, np.column_stack([sq, np.full(4, 2.0 * k)])) for k in (1, 2, 3)]
+    >>> rs = write_rtstruct(os.path.join(d, "RS.dcm"), ct,
+    ...                     [ROIContours("Node", "GTV", (255, 0, 0), node)])
+    >>> m = source_mask(RTStructSource(kind="rtstruct", path=str(rs), roi="Node"), ct)
+    >>> int(m.sum()), sorted({int(k) for k in np.argwhere(m)[:, 0]})
+    (300, [1, 2, 3])
+    """
     from rtplan.structures.rtstruct import read_rtstruct, rtstruct_masks
 
     if isinstance(src, MaskSource):
@@ -325,6 +365,25 @@ def pet_to_ct_transform(
     ------
     GeometryError
         Different frames and no transform, or a transform for other frames.
+
+    Examples
+    --------
+    >>> import datetime as dt, os, tempfile
+    >>> from rtplan.imaging import write_ct_series, write_pet_series
+    >>> d = tempfile.mkdtemp()
+    >>> g = Grid((2, 4, 4), origin_mm=(0, 0, 0), spacing_mm=(4, 4, 4))
+    >>> ct = write_ct_series(os.path.join(d, "ct"), np.zeros(g.shape), g)
+    >>> pet = write_pet_series(                                 # a new frame of reference
+    ...     os.path.join(d, "pet"), np.ones(g.shape), g, weight_kg=80, injected_dose_bq=150e6,
+    ...     injection_datetime=dt.datetime(2025, 3, 4, 9),
+    ...     series_datetime=dt.datetime(2025, 3, 4, 10), nuclide="Ga68")
+    >>> pet_to_ct_transform(pet, ct, None)
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.GeometryError: PET (FrameOfReferenceUID ...) ... different frames of reference...
+    >>> tf = RigidTransform.translation([0, 0, 5], "CT", "PET")   # stated CT -> PET
+    >>> pet_to_ct_transform(pet, ct, tf).apply([0, 0, 0]).tolist()   # inverted: PET -> CT
+    [0.0, 0.0, -5.0]
     """
     pet_for = str(getattr(pet, "frame_of_reference_uid", "") or "")
     ct_for = ct.frame_of_reference_uid or ""
@@ -401,6 +460,20 @@ def lesion_gtv(
     reference differ, ``pet_transform`` (PET -> CT, see
     :func:`~rtplan.imaging.read_spatial_registration`) is required. Warnings (voxels
     excluded, radius reached) are appended to ``notes``.
+
+    Examples
+    --------
+    A sphere of diameter 10 mm: its volume is 4/3 pi 5^3 = 523.6 mm3 = 0.524 cm3.
+
+    >>> import os, tempfile
+    >>> from rtplan.imaging import write_ct_series
+    >>> from rtplan.structures import volume_cc
+    >>> g = Grid((20, 40, 40), origin_mm=(-20, -20, -30), spacing_mm=(3, 1, 1))
+    >>> ct = write_ct_series(os.path.join(tempfile.mkdtemp(), "ct"), np.zeros(g.shape), g)
+    >>> lesion = Lesion(id="L1", site="pelvic_node", source={
+    ...     "kind": "sphere", "center_mm": (0.3, -0.2, 0.5), "diameter_mm": 10})
+    >>> round(volume_cc(lesion_gtv(lesion, ct)), 3)
+    0.524
     """
     s = _ops()
     src = lesion.source
@@ -463,6 +536,25 @@ def build_targets(
     Returns
     -------
     TargetSet
+
+    Examples
+    --------
+    A sphere GTV of radius 5 mm with margins 2 + 3 mm: the CTV and PTV are spheres of
+    radius 7 and 10 mm, 4/3 pi r^3 = 0.524, 1.437 and 4.189 cm3.
+
+    >>> import os, tempfile
+    >>> from rtplan.imaging import write_ct_series
+    >>> g = Grid((20, 40, 40), origin_mm=(-20, -20, -30), spacing_mm=(3, 1, 1))
+    >>> ct = write_ct_series(os.path.join(tempfile.mkdtemp(), "ct"), np.zeros(g.shape), g)
+    >>> spec = LesionsFile.model_validate({
+    ...     "lesions": [{"id": "L1", "site": "pelvic_node", "source": {
+    ...         "kind": "sphere", "center_mm": [0.3, -0.2, 0.5], "diameter_mm": 10}}],
+    ...     "margins": {"ctv_margin_mm": 2, "ptv_margin_mm": 3}})
+    >>> ts = build_targets(spec, ct, body=None)
+    >>> [(t.name, t.source, round(t.volume_cc(), 3)) for t in ts.targets]
+    [('GTVn1', 'sphere', 0.524), ('CTVn1', 'GTVn1 + 2 mm', 1.437), ('PTVn1', 'CTVn1 + 3 mm', 4.189)]
+    >>> [round(4 / 3 * np.pi * r**3 / 1000, 3) for r in (5, 7, 10)]
+    [0.524, 1.437, 4.189]
     """
     s = _ops()
     say = progress or (lambda _msg: None)
@@ -574,7 +666,28 @@ def targets_to_rois(
     *,
     progress: Callable[[str], None] | None = None,
 ) -> list[ROIContours]:
-    """Contour every target on the CT slices, with TG-263 names, ROI types and colours."""
+    """Contour every target on the CT slices, with TG-263 names, ROI types and colours.
+
+    Examples
+    --------
+    The targets of a sphere GTV (centre z = 0.5 mm, radius 5 mm) grown by 2 + 3 mm, on
+    CT slices every 3 mm (z = 0, +-3, +-6, ...): the GTV (z -4.5..5.5 mm) crosses 3
+    slices, the CTV (radius 7 mm) 5, the PTV (radius 10 mm) 7.
+
+    >>> import os, tempfile
+    >>> from rtplan.imaging import write_ct_series
+    >>> g = Grid((20, 40, 40), origin_mm=(-20, -20, -30), spacing_mm=(3, 1, 1))
+    >>> ct = write_ct_series(os.path.join(tempfile.mkdtemp(), "ct"), np.zeros(g.shape), g)
+    >>> spec = LesionsFile.model_validate({
+    ...     "lesions": [{"id": "L1", "site": "pelvic_node", "source": {
+    ...         "kind": "sphere", "center_mm": [0.3, -0.2, 0.5], "diameter_mm": 10}}],
+    ...     "margins": {"ctv_margin_mm": 2, "ptv_margin_mm": 3}})
+    >>> rois = targets_to_rois(build_targets(spec, ct, body=None))
+    >>> [(r.name, r.roi_type, len(r.contours)) for r in rois]
+    [('GTVn1', 'GTV', 3), ('CTVn1', 'CTV', 5), ('PTVn1', 'PTV', 7)]
+    >>> rois[2].description
+    'CTVn1 + 3 mm; rtplan ...'
+    """
     s = _ops()
     say = progress or (lambda _msg: None)
     items = targets.targets if isinstance(targets, TargetSet) else list(targets)
