@@ -231,7 +231,7 @@ def load_pet_datasets(
     suv = np.empty((len(sorted_ds), rows, cols), dtype=np.float32)
     prov = []
     for k, ds in enumerate(sorted_ds):
-        factor, p = suv_factor(
+        factor = suv_factor(
             ds, normalization, ov, reference_time_rule=reference_time_rule, series_start=start
         )
         slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
@@ -241,7 +241,7 @@ def load_pet_datasets(
             where = sorted_src[k] or f"slice {k}"
             raise DicomError(f"cannot decode the PixelData of {where}: {exc}") from None
         suv[k] = pixels.astype(np.float64) * (slope * factor)
-        prov.append(p)
+        prov.append(factor.provenance)
     spacing_rc = tuple(float(v) for v in sorted_ds[0].PixelSpacing)
     offsets = dist - dist[0]
     slice_mm = float(offsets[-1] / (len(offsets) - 1)) if len(offsets) > 1 else float(

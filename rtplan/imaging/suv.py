@@ -28,7 +28,7 @@ SUV digital reference objects (Vácha, Hofheinz, Braune, Löck, Zwanenburg, Onco
    name (RadionuclideCodeSequence (0054,0300), Radiopharmaceutical (0018,0031)).
 
 Every rule that fires, and every plausibility heuristic used, is written into the
-:class:`SUVProvenance` record returned with the factor.
+:class:`SUVProvenance` record carried by the returned factor (``SUVFactor.provenance``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import datetime as dt
 import math
 import re
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -203,11 +203,71 @@ class SUVProvenance(BaseModel):
     heuristics: tuple[str, ...] = ()
 
 
-class SUVFactor(NamedTuple):
-    """Result of :func:`suv_factor`: ``SUV = rescaled value x factor``."""
+class SUVFactor(float):
+    """The SUV factor of one slice: a ``float`` that also carries its provenance.
 
-    factor: float
-    provenance: SUVProvenance
+    ``SUV = rescaled value x factor``, so the object is used directly as the factor
+    (``rescaled * suv_factor(ds)``); :attr:`provenance` says how it was obtained and
+    :attr:`factor` gives the plain ``float``. Instances are immutable; they compare and
+    hash as their float value (two factors with equal values are equal whatever their
+    provenance: compare ``.provenance`` for that), and pickle with their provenance.
+
+    Parameters
+    ----------
+    factor
+        The factor, in g/ml per Bq/ml (bw/lbm/ibw) or cm^2/ml per Bq/ml (bsa); or 1 /
+        the normalizer ratio when the stored values already are an SUV.
+    provenance
+        The :class:`SUVProvenance` record.
+
+    Examples
+    --------
+    >>> prov = SUVProvenance(normalization="bw", factor=2.5e-4, units="BQML", rule="demo")
+    >>> f = SUVFactor(2.5e-4, prov)
+    >>> 4000.0 * f, f.factor, f.provenance.rule
+    (1.0, 0.00025, 'demo')
+    >>> f
+    SUVFactor(0.00025, normalization='bw', rule='demo')
+    """
+
+    __slots__ = ("_provenance",)
+    _provenance: SUVProvenance
+
+    def __new__(cls, factor: float, provenance: SUVProvenance) -> SUVFactor:
+        if not isinstance(provenance, SUVProvenance):
+            raise TypeError(
+                f"provenance must be an SUVProvenance, got {type(provenance).__name__}"
+            )
+        obj = super().__new__(cls, factor)
+        object.__setattr__(obj, "_provenance", provenance)
+        return obj
+
+    @property
+    def provenance(self) -> SUVProvenance:
+        """How the factor was obtained (rules fired, times, dose, heuristics)."""
+        return self._provenance
+
+    @property
+    def factor(self) -> float:
+        """The factor as a plain ``float``."""
+        return float(self)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"SUVFactor is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"SUVFactor is immutable: cannot delete {name!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (float(self), self._provenance))
+
+    def __repr__(self) -> str:
+        p = self._provenance
+        return (f"SUVFactor({float(self)!r}, normalization={p.normalization.value!r}, "
+                f"rule={p.rule!r})")
+
+    def __str__(self) -> str:
+        return repr(float(self))
 
 
 # --------------------------------------------------------------------------------------
@@ -678,8 +738,9 @@ def suv_factor(
     Returns
     -------
     SUVFactor
-        ``(factor, provenance)``: SUV = (RescaleSlope x stored value) x factor, with units
-        g/ml for bw/lbm/ibw and cm^2/ml for bsa.
+        The factor itself (a ``float``): SUV = (RescaleSlope x stored value) x factor,
+        in g/ml for bw/lbm/ibw and cm^2/ml for bsa; its ``.provenance`` is the
+        :class:`SUVProvenance` record.
 
     Raises
     ------
@@ -712,10 +773,10 @@ def suv_factor(
     >>> rp.RadionuclideTotalDose, rp.RadionuclideHalfLife = 368.08e6, 6586.2
     >>> rp.RadiopharmaceuticalStartTime = "100000"
     >>> ds.RadiopharmaceuticalInformationSequence = [rp]
-    >>> factor, prov = suv_factor(ds)
-    >>> round(factor * 3600.0, 3)  # 3600 Bq/ml, one hour after injecting 368 MBq
+    >>> factor = suv_factor(ds)
+    >>> round(3600.0 * factor, 3)  # 3600 Bq/ml, one hour after injecting 368 MBq
     1.0
-    >>> round(prov.decayed_dose_bq / 1e6, 1), prov.elapsed_s
+    >>> round(factor.provenance.decayed_dose_bq / 1e6, 1), factor.provenance.elapsed_s
     (252.0, 3600.0)
     """
     norm = _normalization(normalization)

@@ -6,7 +6,9 @@ for every case: SUVbw 0.20 (cold sphere, minimum), 1.00 (background, median) and
 quantised to 0.01 SUVbsa), 0.5 % elsewhere (README of the DRO set).
 
 The mask (NIfTI, RAS) is sampled at the LPS centre of every voxel of the loaded grid,
-so the test also checks slice order and grid geometry independently of the loader.
+so the test also checks slice order and grid geometry independently of the loader. The
+library contract is checked slice by slice too: ``rescaled * suv_factor(ds)``, with the
+slices read by pydicom here, not by the loader, gives the truth.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import csv
 import datetime
 
 import numpy as np
+import pydicom
 import pytest
 
 from conftest import shared_path
-from rtplan.imaging import load_pet
+from rtplan.imaging import SUVFactor, load_pet, suv_factor
 
 CASES = [
     "DRO_0_0", "DRO_1_0", "DRO_2_0", "DRO_2_1", "DRO_2_2", "DRO_2_3", "DRO_2_4", "DRO_2_5",
@@ -51,16 +54,34 @@ def test_dro_list_covers_every_case():
             for r in rows} == {("0.20", "1.00", "4.00")}
 
 
+def _direct_suv(case: str, grid) -> np.ndarray:
+    """SUV of every slice as ``RescaleSlope x stored value x suv_factor(ds)``, on ``grid``."""
+    folder = shared_path("data", "suv-dro", "DRO", case, "PT")
+    out = np.full(grid.shape, np.nan)
+    for path in sorted(folder.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        factor = suv_factor(ds)
+        assert isinstance(factor, SUVFactor) and factor.provenance.factor == float(factor)
+        rescaled = ds.pixel_array.astype(float) * float(ds.RescaleSlope)
+        k = int(np.rint(grid.world_to_index(np.asarray(ds.ImagePositionPatient, float))[0]))
+        out[k] = rescaled * factor  # the factor is used as is: SUV (g/ml)
+    assert not np.isnan(out).any()
+    return out
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_dro_converts_to_truth(case):
     pet = load_pet(shared_path("data", "suv-dro", "DRO", case, "PT"))
     mask = _mask_on_grid(case, pet.grid)
     assert mask.sum() == 203202  # voxels of the DRO body (cold, hot, background)
-    values = pet.suv[mask].astype(float)
     rtol = 0.06 if case == "DRO_2_3" else 0.005
-    assert values.min() == pytest.approx(0.20, rel=rtol)  # SUV (g/ml)
-    assert np.median(values) == pytest.approx(1.00, rel=rtol)
-    assert values.max() == pytest.approx(4.00, rel=rtol)
+    direct = _direct_suv(case, pet.grid)
+    for values in (pet.suv[mask].astype(float), direct[mask]):
+        assert values.min() == pytest.approx(0.20, rel=rtol)  # SUV (g/ml)
+        assert np.median(values) == pytest.approx(1.00, rel=rtol)
+        assert values.max() == pytest.approx(4.00, rel=rtol)
+    # the loader applies the same factors (float32 storage: rel 1e-6)
+    np.testing.assert_allclose(pet.suv, direct, rtol=1e-6, atol=1e-6)
     # slices sorted along +z, 4 mm apart, 4 mm pixels
     assert pet.grid.spacing_mm == pytest.approx((4.0, 4.0, 4.0))
     assert np.diff(pet.grid.slice_positions_mm) == pytest.approx(np.full(19, 4.0))

@@ -64,7 +64,8 @@ def make_pt(**changes) -> Dataset:
 
 
 def test_baseline_matches_hand_calculation():
-    factor, p = suv_factor(make_pt())
+    factor = suv_factor(make_pt())
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert 3600.0 * factor == pytest.approx(1.0, rel=1e-5)  # 3600 Bq/ml -> SUV 1
     assert p.elapsed_s == 3600.0
@@ -76,7 +77,8 @@ def test_baseline_matches_hand_calculation():
 def test_missing_weight_refused_naming_attribute_and_override():
     with pytest.raises(DicomError, match=r"PatientWeight \(0010,1030\) is missing.*--weight-kg"):
         suv_factor(make_pt(PatientWeight=None))
-    factor, p = suv_factor(make_pt(PatientWeight=None), weight_kg=70.0)
+    factor = suv_factor(make_pt(PatientWeight=None), weight_kg=70.0)
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert p.weight_source == "override weight_kg"
 
@@ -87,13 +89,15 @@ def test_zero_weight_refused():
 
 
 def test_weight_in_grams_is_recognised():
-    factor, p = suv_factor(make_pt(PatientWeight=70000.0))
+    factor = suv_factor(make_pt(PatientWeight=70000.0))
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert p.weight_kg == 70.0 and "read as g" in p.weight_source
 
 
 def test_dose_in_mbq_is_recognised():
-    factor, p = suv_factor(make_pt(rp_RadionuclideTotalDose=368.08))
+    factor = suv_factor(make_pt(rp_RadionuclideTotalDose=368.08))
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert p.injected_dose_bq == pytest.approx(368.08e6)
     assert any("read as MBq" in h for h in p.heuristics)
@@ -102,7 +106,8 @@ def test_dose_in_mbq_is_recognised():
 def test_missing_dose_refused_and_override():
     with pytest.raises(DicomError, match=r"RadionuclideTotalDose \(0018,1074\).*injected-dose"):
         suv_factor(make_pt(rp_RadionuclideTotalDose=None))
-    factor, p = suv_factor(make_pt(rp_RadionuclideTotalDose=None), injected_dose_mbq=368.08)
+    factor = suv_factor(make_pt(rp_RadionuclideTotalDose=None), injected_dose_mbq=368.08)
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert p.dose_source == "override injected_dose_mbq"
 
@@ -118,7 +123,8 @@ def test_midnight_crossing_with_time_only():
         AcquisitionTime="003000", rp_RadiopharmaceuticalStartDateTime=None,
         rp_RadiopharmaceuticalStartTime="233000",
     )
-    factor, p = suv_factor(ds)
+    factor = suv_factor(ds)
+    p = factor.provenance
     assert p.injection_datetime == dt.datetime(2025, 1, 1, 23, 30)
     assert p.elapsed_s == 3600.0
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
@@ -126,7 +132,8 @@ def test_midnight_crossing_with_time_only():
 
 
 def test_time_only_same_day():
-    factor, p = suv_factor(make_pt(rp_RadiopharmaceuticalStartDateTime=None))
+    factor = suv_factor(make_pt(rp_RadiopharmaceuticalStartDateTime=None))
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert p.injection_source == "RadiopharmaceuticalStartTime (0018,1072) on the scan date"
 
@@ -136,7 +143,8 @@ def test_missing_injection_time_refused_and_override():
     with pytest.raises(DicomError, match=r"RadiopharmaceuticalStartDateTime.*--injection-time"):
         suv_factor(ds)
     assert suv_factor(ds, injection_time="10:00").factor == pytest.approx(FACTOR_1H, rel=1e-9)
-    f, p = suv_factor(ds, injection_time=dt.datetime(2025, 1, 1, 10, 0))
+    f = suv_factor(ds, injection_time=dt.datetime(2025, 1, 1, 10, 0))
+    p = f.provenance
     assert f == pytest.approx(FACTOR_1H, rel=1e-9)
     assert p.injection_source == "override injection_time"
 
@@ -147,7 +155,8 @@ def test_injection_after_scan_refused():
 
 
 def test_decay_correction_admin_uses_the_injected_dose():
-    factor, p = suv_factor(make_pt(DecayCorrection="ADMIN"))
+    factor = suv_factor(make_pt(DecayCorrection="ADMIN"))
+    p = factor.provenance
     assert factor == pytest.approx(70000.0 / 368.08e6, rel=1e-12)
     assert p.decayed_dose_bq == 368.08e6
 
@@ -167,7 +176,8 @@ def test_decay_correction_none_against_numerical_integration(acq_time, frame_s):
     stored /= frame_s
     ds = make_pt(DecayCorrection="NONE", CorrectedImage=["ATTN"], AcquisitionTime=acq_time,
                  ActualFrameDuration=int(frame_s * 1000))
-    factor, p = suv_factor(ds)
+    factor = suv_factor(ds)
+    p = factor.provenance
     truth_suv = c0 * 70000.0 / 368.08e6  # activity at injection / dose at injection
     assert stored * factor == pytest.approx(truth_suv, rel=1e-9)
     assert p.elapsed_s == t0
@@ -221,7 +231,8 @@ def test_series_time_after_acquisition_uses_ge_private_time():
     ds = make_pt(SeriesTime="120000")
     ds.add_new((0x0009, 0x0010), "LO", "GEMS_PETD_01")
     ds.add_new((0x0009, 0x100D), "DT", "20250101110000")
-    factor, p = suv_factor(ds)
+    factor = suv_factor(ds)
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert "GE private" in p.reference_time_rule
     # another vendor's private block at the same tag is not trusted: back-computed instead
@@ -238,11 +249,12 @@ def test_series_time_after_acquisition_back_computes():
     t_ave = math.log(lam * 600 / (1 - math.exp(-lam * 600))) / lam
     ds = make_pt(SeriesTime="120000", ActualFrameDuration=600000,
                  FrameReferenceTime=t_ave * 1000)
-    factor, p = suv_factor(ds)
+    factor = suv_factor(ds)
+    p = factor.provenance
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)
     assert p.reference_time_rule.startswith("back-computed")
     # forced back-computation ignores a (valid) SeriesTime
-    _, p = suv_factor(make_pt(), reference_time_rule="backcompute")
+    p = suv_factor(make_pt(), reference_time_rule="backcompute").provenance
     # FrameReferenceTime 150 s, frame 300 s: Tave = T/2 - lam T^2/24 + O(lam^3 T^4)
     # (series of ln(x / (1 - exp(-x))) = x/2 - x^2/24 + x^4/2880) = 149.6053 s
     expected_s = 300 / 2 - lam * 300**2 / 24 - 150.0
@@ -252,7 +264,8 @@ def test_series_time_after_acquisition_back_computes():
 
 def test_half_life_fallback_from_nuclide_code():
     ds = make_pt(rp_RadionuclideHalfLife=None)
-    factor, p = suv_factor(ds)
+    factor = suv_factor(ds)
+    p = factor.provenance
     assert p.half_life_source.startswith("nuclide table (F-18")
     assert factor == pytest.approx(FACTOR_1H, rel=1e-9)  # table holds 6586.2 s too
 
@@ -260,7 +273,7 @@ def test_half_life_fallback_from_nuclide_code():
 def test_half_life_fallback_from_radiopharmaceutical_text():
     ds = make_pt(rp_RadionuclideHalfLife=None, rp_RadionuclideCodeSequence=None,
                  rp_Radiopharmaceutical="Ga68-PSMA-11")
-    _, p = suv_factor(ds)
+    p = suv_factor(ds).provenance
     assert p.half_life_s == pytest.approx(67.71 * 60)  # Ga-68, 67.71 min (ENSDF)
     assert "Ga-68" in p.half_life_source
 
@@ -299,10 +312,11 @@ def test_lbm_bsa_ibw_normalizations_against_hand_values():
 def test_gml_between_types_and_contradictions():
     assert suv_factor(make_pt(Units="GML", SUVType="BW")).factor == 1.0
     # GML SUVlbm (James 128, male) -> SUVbw multiplies by W / LBM = 70 / 56.52
-    f, p = suv_factor(make_pt(Units="GML", SUVType="LBMJAMES128"))
+    f = suv_factor(make_pt(Units="GML", SUVType="LBMJAMES128"))
+    p = f.provenance
     assert f == pytest.approx(70.0 / 56.52, rel=1e-9)
     assert p.suv_type_stored == "LBMJAMES128"
-    _, p = suv_factor(make_pt(Units="GML"))
+    p = suv_factor(make_pt(Units="GML")).provenance
     assert any("taken as BW" in h for h in p.heuristics)
     with pytest.raises(DicomError, match=r"GML contradicts SUVType"):
         suv_factor(make_pt(Units="GML", SUVType="BSA"))
@@ -313,7 +327,8 @@ def test_gml_between_types_and_contradictions():
 def test_philips_activity_factor_follows_the_bqml_path():
     ds = make_pt(Units="CNTS", Manufacturer="Philips Medical Systems")
     ds.add_new((0x7053, 0x1009), "DS", "0.5")
-    factor, p = suv_factor(ds)
+    factor = suv_factor(ds)
+    p = factor.provenance
     assert factor == pytest.approx(0.5 * FACTOR_1H, rel=1e-9)
     assert "7053,1009" in p.rule
 
