@@ -42,6 +42,7 @@ from rtplan.outcomes._logrank import (
     holm,
     logrank,
     logrank_trend,
+    natural_order,
     pairwise_logrank,
 )
 from rtplan.outcomes._psa import (
@@ -111,6 +112,7 @@ __all__ = [
     "logrank_trend",
     "mann_whitney",
     "median_follow_up",
+    "natural_order",
     "pairwise_logrank",
     "pcwg3_progression",
     "phoenix_failure",

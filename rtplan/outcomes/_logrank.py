@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from scipy import stats
 
 from rtplan.errors import InvalidParameterError
 from rtplan.outcomes._km import _as_time_event, _count_at, _distinct_sorted
+from rtplan.outcomes.categories import FRACTION_CATEGORY_SCORES
 
 __all__ = [
     "LogrankResult",
@@ -26,6 +27,7 @@ __all__ = [
     "holm",
     "logrank",
     "logrank_trend",
+    "natural_order",
     "pairwise_logrank",
 ]
 
@@ -103,16 +105,63 @@ def _labels(values: ArrayLike, what: str, n: int) -> NDArray:
     return arr
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating)
+
+
+def _as_number(v: Any) -> float | None:
+    """The numeric value of a label (a number, or a string such as "2" or "10.5")."""
+    if _is_number(v):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            x = float(v)
+        except ValueError:
+            return None
+        return x if math.isfinite(x) else None
+    return None
+
+
+def natural_order(labels: Iterable[Any]) -> tuple[list[Any], str]:
+    """Default order of group labels, and what that order rests on.
+
+    Returns ``(levels, kind)`` with ``kind`` one of
+
+    - ``"numeric"``: all labels are numbers or numeric strings ("2", "10"); sorted by
+      value (not as text, where "10" < "2");
+    - ``"fraction_category"``: all labels are fraction-count categories (``"<10"``,
+      ``"10-24"``, ``">24"``); in clinical order (as text, "10-24" < "<10" < ">24");
+    - ``"unordered"``: anything else; sorted as text, an order without meaning.
+
+    Examples
+    --------
+    >>> natural_order([">24", "<10", "10-24"])
+    (['<10', '10-24', '>24'], 'fraction_category')
+    >>> natural_order(["10", "2", "1"])
+    (['1', '2', '10'], 'numeric')
+    >>> natural_order(["b", "a"])
+    (['a', 'b'], 'unordered')
+    """
+    present = list(dict.fromkeys(labels))
+    values = [_as_number(v) for v in present]
+    if present and all(x is not None for x in values):
+        order = sorted(range(len(present)), key=lambda i: (values[i], str(present[i])))
+        return [present[i] for i in order], "numeric"
+    if present and all(isinstance(v, str) and v in FRACTION_CATEGORY_SCORES for v in present):
+        return sorted(present, key=FRACTION_CATEGORY_SCORES.__getitem__), "fraction_category"
+    try:
+        return sorted(present), "unordered"
+    except TypeError:
+        return sorted(present, key=str), "unordered"
+
+
 def _codes(arr: NDArray, levels: Sequence[Any] | None = None) -> tuple[list[Any], NDArray]:
     if arr.dtype == object:
         present = set(arr.tolist())
     else:
         present = set(np.unique(arr).tolist())
     if levels is None:
-        try:
-            levels = sorted(present)
-        except TypeError:
-            levels = sorted(present, key=str)
+        levels, _ = natural_order(present)
     else:
         levels = list(levels)
         if len(set(levels)) != len(levels):
@@ -209,7 +258,8 @@ def logrank(
         Weight exponent: events at t weigh S(t-)^rho (pooled Kaplan-Meier within
         stratum). 0 = log-rank, 1 = Peto & Peto modification of Gehan-Wilcoxon.
     levels : sequence, optional
-        Order of the groups in the result (default: sorted labels).
+        Order of the groups in the result (default: :func:`natural_order`: numeric
+        labels by value, fraction categories in clinical order, else sorted as text).
 
     Returns
     -------
@@ -278,18 +328,32 @@ def logrank_trend(
     group : array_like, shape (n,)
         Group label per subject.
     scores : mapping or sequence of float, optional
-        Score per group: a mapping label -> score, or a sequence aligned with
-        ``levels`` (default: the sorted distinct labels). Default: the labels
-        themselves when numeric, else 0, 1, ..., k-1 in ``levels`` order.
+        Score per group: a mapping label -> score, or a sequence aligned with the
+        group order (``levels``, or the default order of :func:`natural_order`).
+        Default, by kind of label:
+
+        - numbers or numeric strings ("1", "2", "10"): the values themselves;
+        - fraction-count categories ``"<10"``, ``"10-24"``, ``">24"``: 0, 1, 2 (their
+          clinical order, ``rtplan.outcomes.categories.FRACTION_CATEGORY_SCORES``);
+        - with ``levels`` given (non-numeric labels): 0, 1, ..., k-1 in that order;
+        - other labels without ``levels`` have no order:
+          :class:`~rtplan.errors.InvalidParameterError` (give a mapping).
     strata : array_like, optional
         Stratum labels; O, E and V are summed over strata.
     levels : sequence, optional
-        Order of the groups (default: sorted labels).
+        Order of the groups (default: :func:`natural_order`).
 
     Returns
     -------
     TrendResult
         ``statistic`` = U^2 / V with U = w'(O - E), V = w' Var(O - E) w, ``df`` = 1.
+
+    Raises
+    ------
+    InvalidParameterError
+        Labels without a natural order (e.g. "yes"/"no", "<60"/"60-69") and neither a
+        score mapping nor ``levels``; a score missing for a group; wrong number of
+        sequence scores.
 
     References
     ----------
@@ -298,19 +362,38 @@ def logrank_trend(
 
     Examples
     --------
+    Fraction categories are scored in clinical order (<10 = 0, 10-24 = 1, >24 = 2),
+    not as text (where "10-24" sorts before "<10"):
+
     >>> r = logrank_trend([1, 2, 3, 4, 5, 6], [1, 1, 1, 1, 1, 1], ["<10", "<10", "10-24",
-    ...                   "10-24", ">24", ">24"], scores={"<10": 0, "10-24": 1, ">24": 2})
-    >>> r.df, r.z < 0
-    (1, True)
+    ...                   "10-24", ">24", ">24"])
+    >>> r.groups, r.scores, r.z < 0
+    (('<10', '10-24', '>24'), (0.0, 1.0, 2.0), True)
+    >>> logrank_trend([1, 2, 3, 4], [1, 1, 1, 1], ["a", "b", "a", "b"])
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.InvalidParameterError: the trend test needs ordered groups, ...
     """
     t, e = _as_time_event(time, event)
+    explicit_levels = levels is not None
     levels, g = _codes(_labels(group, "group", t.size), levels)
     k = len(levels)
     if k < 2:
         raise InvalidParameterError(f"the trend test needs >= 2 groups, got {levels}")
+    _, kind = natural_order(levels)
+    if scores is None or not isinstance(scores, Mapping):
+        if kind == "unordered" and not explicit_levels:
+            raise InvalidParameterError(
+                f"the trend test needs ordered groups, but the labels {levels} have no "
+                "natural order (sorting them as text would give an arbitrary order): give "
+                "scores as a mapping label -> score, e.g. scores="
+                f"{ {lv: i for i, lv in enumerate(levels)} }, or the order as levels=[...]"
+            )
     if scores is None:
-        if all(isinstance(v, int | float | np.integer | np.floating) for v in levels):
-            w = np.asarray(levels, dtype=float)
+        if kind == "numeric":
+            w = np.asarray([_as_number(v) for v in levels], dtype=float)
+        elif kind == "fraction_category" and not explicit_levels:
+            w = np.asarray([FRACTION_CATEGORY_SCORES[v] for v in levels], dtype=float)
         else:
             w = np.arange(k, dtype=float)
     elif isinstance(scores, Mapping):
@@ -325,7 +408,7 @@ def logrank_trend(
         if w.size != k:
             raise InvalidParameterError(
                 f"{w.size} scores for {k} groups {levels}: give one score per group, in "
-                "sorted label order, or a mapping label -> score"
+                "that order, or a mapping label -> score"
             )
     sidx = None
     if strata is not None:
@@ -351,19 +434,45 @@ def logrank_trend(
 def holm(p_values: ArrayLike) -> NDArray:
     """Holm step-down adjusted p-values (R ``p.adjust(method="holm")``).
 
+    Missing p-values (NaN) stay NaN and do not count: m is the number of non-missing
+    values, as in R, where ``p.adjust(c(0.01, NA, 0.02), "holm")`` gives 0.02, NA, 0.02.
+
+    Parameters
+    ----------
+    p_values : array_like of float
+        Unadjusted p-values in [0, 1]; NaN = missing.
+
+    Returns
+    -------
+    numpy.ndarray
+        Adjusted p-values, same order; NaN where the input was NaN.
+
+    Notes
+    -----
+    With the m non-missing values sorted, p_(i) -> min(1, max_{j <= i} (m - j + 1) p_(j)).
+
+    References
+    ----------
+    Holm S. A simple sequentially rejective multiple test procedure. Scand J Stat
+    1979;6:65-70. R ``stats::p.adjust``.
+
     Examples
     --------
     >>> holm([0.01, 0.04, 0.03]).round(4).tolist()
     [0.03, 0.06, 0.06]
+    >>> holm([0.01, float("nan"), 0.02]).round(4).tolist()
+    [0.02, nan, 0.02]
     """
-    p = np.asarray(p_values, dtype=float)
-    m = p.size
+    p = np.asarray(p_values, dtype=float).ravel()
+    out = np.full(p.size, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
     if m == 0:
-        return p.copy()
-    order = np.argsort(p, kind="stable")
-    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    out = np.empty(m)
-    out[order] = adj
+        return out
+    q = p[ok]
+    order = np.argsort(q, kind="stable")
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * q[order]))
+    out[ok[order]] = adj
     return out
 
 
@@ -379,6 +488,9 @@ def pairwise_logrank(
     """Log-rank test for every pair of groups, with unadjusted and Holm p-values.
 
     Each pair is tested on its own subjects (as ``survminer::pairwise_survdiff``).
+    Pairs follow the group order (``levels``, default :func:`natural_order`: fraction
+    categories in clinical order). A pair whose test is not computable (no events:
+    p-value NaN) keeps NaN and is left out of the Holm adjustment, as R does.
 
     Examples
     --------
@@ -395,7 +507,8 @@ def pairwise_logrank(
         sel = (codes == i) | (codes == j)
         if not sel.any() or len(set(codes[sel].tolist())) < 2:
             continue
-        r = logrank(t[sel], e[sel], g[sel], None if s is None else s[sel], rho)
+        r = logrank(t[sel], e[sel], g[sel], None if s is None else s[sel], rho,
+                    levels=[levels[i], levels[j]])
         pairs.append((levels[i], levels[j], r.statistic, r.p_value))
     adj = holm([p[3] for p in pairs])
     return [

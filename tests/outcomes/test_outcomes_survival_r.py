@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
+from rtplan.errors import InvalidParameterError
 from rtplan.outcomes import (
     kaplan_meier,
     logrank,
@@ -208,9 +209,12 @@ def test_trend_matches_r(case):
 def test_trend_scores_shift_invariant_and_sequence_form():
     time, event, group, _ = _arrays("lung", "age_grp")
     a = logrank_trend(time, event, group, scores={"<60": 0, "60-69": 1, ">=70": 2})
-    # sorted labels are ['60-69', '<60', '>=70']; sequence scores follow that order
-    b = logrank_trend(time, event, group, scores=[2, 1, 3])
+    # sequence scores follow the order given in levels
+    b = logrank_trend(time, event, group, scores=[2, 3, 4], levels=["<60", "60-69", ">=70"])
     assert a.statistic == pytest.approx(b.statistic, abs=1e-10)
+    # these labels have no natural order: a sequence without levels is refused
+    with pytest.raises(InvalidParameterError, match="no natural order"):
+        logrank_trend(time, event, group, scores=[0, 1, 2])
 
 
 @pytest.mark.parametrize(
