@@ -1,6 +1,6 @@
 """Structures: masks, margins, contours and RTSTRUCT import/export."""
 
-from rtplan.structures._sdf import SignedDistanceField, sdf_from_mask
+from rtplan.structures._sdf import SignedDistanceField, sdf_from_foreign_mask, sdf_from_mask
 from rtplan.structures.booleans import difference, intersection, union
 from rtplan.structures.contour import PlanarContour, ROIContours
 from rtplan.structures.contouring import (
@@ -59,6 +59,7 @@ __all__ = [
     "rasterize_polygons",
     "read_rtstruct",
     "rtstruct_masks",
+    "sdf_from_foreign_mask",
     "sdf_from_mask",
     "sdf_from_sphere",
     "shrink",

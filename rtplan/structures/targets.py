@@ -400,7 +400,7 @@ def pet_to_ct_transform(
                                              fixed_label="CT")
 
 
-def _pet_gtv_mask(
+def _pet_gtv(
     src: PETSeedSource,
     lesion_id: str,
     ct: CTSeries,
@@ -408,8 +408,14 @@ def _pet_gtv_mask(
     transform: RigidTransform | NDArray[np.float64] | None = None,
     exclusion_mask: NDArray[np.bool_] | None = None,
     notes: list[str] | None = None,
-) -> NDArray[np.bool_]:
+) -> object:
+    """GTV field of a pet_seed lesion: the union of its PET voxel boxes, in CT space.
+
+    Built on the working lattice (:func:`~rtplan.structures.sdf_from_foreign_mask`), not
+    on CT voxels: no CT-voxel quantisation of the 4 mm PET boxes.
+    """
     from rtplan.imaging.pet_lesions import segment_seed
+    from rtplan.structures._sdf import sdf_from_foreign_mask
 
     if pet is None:
         raise InputError(
@@ -432,13 +438,13 @@ def _pet_gtv_mask(
         if seg.touches_radius:
             notes.append(f"lesion {lesion_id}: the PET delineation reaches max_radius_mm "
                          f"{src.max_radius_mm:g} and was cut by it; check it")
-    mask = resample_mask_nearest(seg.mask, pet.grid, ct.grid, tf)
-    if not mask.any():
+    gtv = sdf_from_foreign_mask(seg.mask, pet.grid, ct.grid, tf)
+    if gtv.is_empty:
         raise GeometryError(
             f"lesion {lesion_id}: the PET delineation lies outside the planning CT"
             + ("" if tf is None else " after the PET -> CT registration: check its direction")
         )
-    return mask
+    return gtv
 
 
 def lesion_gtv(
@@ -455,8 +461,11 @@ def lesion_gtv(
 
     ``pet`` (a :class:`~rtplan.imaging.PETVolume`) is needed for ``pet_seed`` sources:
     the lesion is delineated on the native PET grid from ``point_mm`` (PET frame LPS
-    mm), outside ``pet_exclusion`` (boolean mask on the PET grid), and the mask is
-    resampled onto the CT grid (nearest neighbour). When the PET and CT frames of
+    mm), outside ``pet_exclusion`` (boolean mask on the PET grid), and the GTV is the
+    union of the delineated PET voxel boxes mapped into CT space, sampled on the
+    distance field's ~0.5 mm working lattice
+    (:func:`~rtplan.structures.sdf_from_foreign_mask`; no resampling onto CT voxels,
+    whose 1.5 mm pixels would quantise 4 mm PET boxes). When the PET and CT frames of
     reference differ, ``pet_transform`` (PET -> CT, see
     :func:`~rtplan.imaging.read_spatial_registration`) is required. Warnings (voxels
     excluded, radius reached) are appended to ``notes``.
@@ -478,10 +487,7 @@ def lesion_gtv(
     s = _ops()
     src = lesion.source
     if isinstance(src, PETSeedSource):
-        return s.sdf_from_mask(
-            _pet_gtv_mask(src, lesion.id, ct, pet, pet_transform, pet_exclusion, notes),
-            ct.grid,
-        )
+        return _pet_gtv(src, lesion.id, ct, pet, pet_transform, pet_exclusion, notes)
     if isinstance(src, SphereSource):
         idx = ct.grid.world_to_index(np.asarray(src.center_mm))
         if np.any(idx < -0.5) or np.any(idx > np.asarray(ct.grid.shape) - 0.5):
