@@ -6,16 +6,29 @@ around it, and keeps the component connected to that maximum, bounded by a radiu
 an exclusion mask (e.g. the bladder). :func:`measure_lesion` gives SUVmax, SUVpeak,
 SUVmean, metabolic volume and equivalent diameter, and flags lesions too small for
 threshold volumes to be trusted. :func:`detect_candidates` lists hot regions as
-suggestions for review; nothing it finds is ever accepted silently.
+suggestions for review; nothing it finds is ever accepted silently. Hot regions that
+overlap a delineated lesion (the lesion and its partial-volume rim) are marked as
+already delineated, not suggested again.
 
 Defaults and their sources
 --------------------------
-- ``background_adaptive`` at 40 % (threshold = B + 0.40 (SUVmax - B)): the usual
-  background-corrected 40 % isocontour for PET target volumes.
-- Presets ``sensitive`` (20 % of SUVmax) and ``specific`` (45 %, middle of the 40-50 %
-  range) of SUVmax: Zamboglou C et al., Eur J Nucl Med Mol Imaging 2019, PSMA-PET
-  intraprostatic GTV thresholds.
-- ``CANDIDATE_SUV`` = 3.0: SUV >= 3 as a candidate flag (issue 5).
+- Preset ``adaptive`` (the default): ``background_adaptive`` at 40 %, threshold =
+  B + 0.40 (SUVmax - B), B the median SUV in a 10 mm shell outside ``max_radius_mm``.
+  No PSMA-specific validation of this level is known to us. Its basis is FDG/18F
+  phantom work: a relative threshold of 41 +/- 2.5 % of the background-subtracted signal
+  best reproduced source diameters >= 12.5 mm and over-estimated smaller ones
+  (Radiother Oncol 2006, PubMed 16876272). Read it as a convention carried over from
+  FDG, not a validated PSMA-PET level.
+- Presets ``sensitive`` (20 % of SUVmax) and ``specific`` (45 % of SUVmax, middle of
+  the 40-50 % range): Zamboglou C et al., "Validation of different PSMA-PET/CT-based
+  contouring techniques for intraprostatic tumor definition using histopathology as
+  standard of reference", Radiother Oncol 2019;141:208-213,
+  doi:10.1016/j.radonc.2019.07.002. With [68Ga]PSMA-11 and co-registered histology
+  (n = 20, primary intraprostatic tumours, not metastases), 20 % of SUVmax gave 100 %
+  sensitivity and 40-50 % gave 100 % specificity.
+- ``CANDIDATE_SUV`` = 3.0: SUV >= 3 as the candidate flag is a configurable convention
+  of this package (issue 5), not a published cut-off; change it with ``threshold_suv``
+  (CLI ``--candidates SUV``).
 - Partial-volume flag: equivalent diameter below 2 x FWHM of the PET resolution;
   threshold volumes of such lesions are unreliable.
 - Oligometastatic: at most 5 metastases (Heidelberg PSMA-guided RT series, "a maximum
@@ -25,14 +38,14 @@ Defaults and their sources
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from scipy import ndimage
 
 from rtplan.errors import GeometryError, GridMismatchError, InvalidParameterError
@@ -53,6 +66,8 @@ __all__ = [
     "PETSeedSource",
     "SeedSegmentation",
     "SegmentationMethod",
+    "ThresholdPreset",
+    "apply_default_preset",
     "detect_candidates",
     "measure_lesion",
     "measure_pet_lesions",
@@ -62,15 +77,19 @@ __all__ = [
     "suv_peak",
 ]
 
-#: SUV at or above which a region is listed as a candidate (suggestion only).
+#: SUV at or above which a region is listed as a candidate (suggestion only): a
+#: configurable convention of this package (issue 5), not a published cut-off.
 CANDIDATE_SUV = 3.0
 #: Maximum number of metastases for the oligometastatic state (Heidelberg series).
 OLIGOMETASTATIC_MAX = 5
 #: Volume of the SUVpeak sphere (ml).
 SUVPEAK_VOLUME_ML = 1.0
-#: Named threshold presets: (method, level). Zamboglou et al. 2019 for 20 % / 40-50 %.
+#: Named threshold presets: name -> (method, level). ``adaptive`` (background-adaptive
+#: 40 %, the default; FDG phantom basis, Radiother Oncol 2006, PubMed 16876272);
+#: ``sensitive`` 20 % and ``specific`` 45 % of SUVmax (Zamboglou et al., Radiother Oncol
+#: 2019;141:208-213). See the module docstring.
 PRESETS: dict[str, tuple[str, float]] = {
-    "default": ("background_adaptive", 0.40),
+    "adaptive": ("background_adaptive", 0.40),
     "sensitive": ("percent_max", 0.20),
     "specific": ("percent_max", 0.45),
 }
@@ -86,6 +105,14 @@ class SegmentationMethod(StrEnum):
     BACKGROUND_ADAPTIVE = "background_adaptive"  # B + level (SUVmax - B)
 
 
+class ThresholdPreset(StrEnum):
+    """Named (method, level) pairs of :data:`PRESETS`; sources in the module docstring."""
+
+    ADAPTIVE = "adaptive"  # background_adaptive 0.40
+    SENSITIVE = "sensitive"  # percent_max 0.20 (Zamboglou 2019)
+    SPECIFIC = "specific"  # percent_max 0.45 (Zamboglou 2019: 40-50 %)
+
+
 class LesionSite(StrEnum):
     """Anatomical site of a lesion (the lesions-file ``site`` of issue 3)."""
 
@@ -99,10 +126,24 @@ class LesionSite(StrEnum):
 class PETSeedSource(BaseModel):
     """Lesions-file source ``{"kind": "pet_seed", ...}``: delineate from a PET seed.
 
+    The threshold is ``method`` and ``level`` (default background-adaptive 40 %), or a
+    named ``preset`` (:class:`ThresholdPreset`) that fills both: ``adaptive``
+    (background_adaptive 0.40), ``sensitive`` (percent_max 0.20) or ``specific``
+    (percent_max 0.45); sources in the module docstring. A preset given together with a
+    different explicit ``method`` or ``level`` is refused.
+
     Examples
     --------
     >>> PETSeedSource(point_mm=(10, -5, 30)).method.value
     'background_adaptive'
+    >>> s = PETSeedSource(point_mm=(10, -5, 30), preset="sensitive")
+    >>> s.method.value, s.level
+    ('percent_max', 0.2)
+    >>> PETSeedSource(point_mm=(10, -5, 30), preset="specific", level=0.3)
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for PETSeedSource
+      Value error, preset 'specific' means method percent_max, level 0.45, but the source ...
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,12 +152,56 @@ class PETSeedSource(BaseModel):
     point_mm: tuple[float, float, float] = Field(
         description="Seed in DICOM patient coordinates (LPS, mm) of the PET's frame of reference"
     )
+    preset: ThresholdPreset | None = Field(
+        default=None,
+        description="Named threshold that fills method and level: adaptive "
+        "(background_adaptive 0.40), sensitive (percent_max 0.20) or specific (percent_max "
+        "0.45; Zamboglou et al. 2019). Must not contradict an explicit method or level.",
+    )
     method: SegmentationMethod = SegmentationMethod.BACKGROUND_ADAPTIVE
     level: float = Field(default=0.4, gt=0, description="Fraction (percent/adaptive) or SUV")
     max_radius_mm: float = Field(default=25.0, gt=0, le=150)
     background_suv: float | None = Field(
         default=None, ge=0, description="Background SUV for background_adaptive"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_from_preset(cls, data: object) -> object:
+        if not isinstance(data, dict) or data.get("preset") is None:
+            return data
+        name = data["preset"]
+        try:
+            preset = ThresholdPreset(str(getattr(name, "value", name)))
+        except ValueError:
+            raise ValueError(
+                f"unknown preset {name!r}: use " + ", ".join(p.value for p in ThresholdPreset)
+            ) from None
+        method, level = PRESETS[preset.value]
+        conflicts = []
+        given_method = data.get("method")
+        if given_method is not None and str(getattr(given_method, "value", given_method)) != method:
+            conflicts.append(f"method {getattr(given_method, 'value', given_method)}")
+        given_level = data.get("level")
+        if given_level is not None:
+            try:
+                same = math.isclose(float(given_level), level, rel_tol=1e-9)
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                conflicts.append(f"level {given_level}")
+        if conflicts:
+            raise ValueError(
+                f"preset {preset.value!r} means method {method}, level {level:g}, but the "
+                f"source also gives {' and '.join(conflicts)}: remove the preset or the "
+                "explicit method/level"
+            )
+        return {**data, "preset": preset, "method": method, "level": level}
+
+    @property
+    def gives_threshold(self) -> bool:
+        """True when the source itself sets ``preset``, ``method`` or ``level``."""
+        return bool({"preset", "method", "level"} & self.model_fields_set)
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,15 +254,25 @@ class LesionMeasures(BaseModel):
 
 
 class Candidate(BaseModel):
-    """A hot region proposed for review; never a lesion until a user accepts it."""
+    """A hot region: proposed for review, never a lesion until a user accepts it.
+
+    ``status`` is ``"suggestion"``, or ``"already_delineated"`` when the region overlaps
+    a delineated lesion (``delineated_as`` lists their ids): such a region is that
+    lesion with its partial-volume rim, not a new finding.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    status: Literal["suggestion"] = "suggestion"
-    peak_point_mm: tuple[float, float, float]
+    status: Literal["suggestion", "already_delineated"] = "suggestion"
+    peak_point_mm: tuple[float, float, float] = Field(
+        description="centre of the hottest voxel (LPS, mm)")
+    centroid_mm: tuple[float, float, float] = Field(
+        description="mean position of the region's voxel centres (LPS, mm)")
     suv_max: float
     volume_cc: float
     n_voxels: int
+    delineated_as: tuple[str, ...] = Field(
+        default=(), description="ids of the delineated lesions the region overlaps")
 
 
 class OligometastaticCheck(BaseModel):
@@ -567,12 +662,43 @@ def detect_candidates(
     threshold_suv: float = CANDIDATE_SUV,
     min_volume_cc: float = 0.0,
     exclusion_mask: ArrayLike | None = None,
+    delineated: Mapping[str, ArrayLike] | None = None,
 ) -> list[Candidate]:
     """Connected regions with SUV >= ``threshold_suv``, as suggestions for review.
 
-    Regions (26-connected) inside ``exclusion_mask`` are dropped; the rest are sorted
-    by SUVmax, highest first. Every result has ``status == "suggestion"``: a user must
-    accept it (e.g. by adding a ``pet_seed`` lesion) before it becomes a target.
+    The regions (26-connected) are labelled on the whole volume, with only the
+    ``exclusion_mask`` voxels removed. A region that overlaps a ``delineated`` lesion
+    mask is that lesion together with its partial-volume rim: it gets ``status ==
+    "already_delineated"`` and the lesion ids in ``delineated_as``, instead of being
+    suggested again. The rest have ``status == "suggestion"``: a user must accept one
+    (e.g. by adding a ``pet_seed`` lesion) before it becomes a target. Sorted by SUVmax,
+    highest first.
+
+    Parameters
+    ----------
+    suv, grid
+        SUV volume ``[slice, row, column]`` and its grid.
+    threshold_suv
+        SUV at or above which a voxel is hot. The default, 3.0, is a configurable
+        convention of this package, not a published cut-off.
+    min_volume_cc
+        Regions smaller than this (cc) are left out.
+    exclusion_mask
+        Boolean mask on ``grid`` (e.g. bladder) whose voxels are never part of a region.
+    delineated
+        Lesion id -> boolean mask on ``grid`` of the lesions already delineated.
+
+    Returns
+    -------
+    list of Candidate
+        With the hottest voxel (``peak_point_mm``) and the mean voxel position
+        (``centroid_mm``) in LPS mm.
+
+    Notes
+    -----
+    A lesion that is not delineated but joins a delineated one above ``threshold_suv``
+    falls in the same region and is reported with it as ``already_delineated``; compare
+    the region's ``volume_cc`` with the lesion's, or raise ``threshold_suv``.
 
     Examples
     --------
@@ -580,11 +706,16 @@ def detect_candidates(
     >>> from rtplan.imaging.grid import Grid
     >>> g = Grid((8, 8, 8), origin_mm=(0, 0, 0), spacing_mm=(2, 2, 2))
     >>> suv = np.ones(g.shape); suv[1:3, 1:3, 1:3] = 5.0; suv[6, 6, 6] = 8.0
-    >>> [(c.suv_max, c.n_voxels) for c in detect_candidates(suv, g)]
-    [(8.0, 1), (5.0, 8)]
+    >>> [(c.suv_max, c.n_voxels, c.centroid_mm) for c in detect_candidates(suv, g)]
+    [(8.0, 1, (12.0, 12.0, 12.0)), (5.0, 8, (3.0, 3.0, 3.0))]
+    >>> lesion = np.zeros(g.shape, bool); lesion[6, 6, 6] = True
+    >>> [(c.status, c.delineated_as) for c in detect_candidates(suv, g, delineated={"L1": lesion})]
+    [('already_delineated', ('L1',)), ('suggestion', ())]
     """
     arr = np.asarray(_check_volume(suv, grid), dtype=float)
     excl = _check_mask(exclusion_mask, grid, "exclusion mask")
+    masks = {str(k): _check_mask(v, grid, f"mask of lesion {k}") for k, v in
+             (delineated or {}).items()}
     hot = arr >= threshold_suv
     if excl is not None:
         hot &= ~excl
@@ -592,20 +723,75 @@ def detect_candidates(
     if n == 0:
         return []
     index = np.arange(1, n + 1)
-    counts = ndimage.sum_labels(np.ones_like(arr), labels, index)
+    counts = np.bincount(labels.ravel(), minlength=n + 1)[1:]
     maxima = ndimage.maximum(arr, labels, index)
     positions = ndimage.maximum_position(arr, labels, index)
+    # centroid: row/column positions are linear in the index; slice positions may not be
+    per_slice = np.stack([np.bincount(labels[k].ravel(), minlength=n + 1)[1:]
+                          for k in range(grid.shape[0])])  # (slices, regions)
+    mean_slice_mm = (per_slice.T @ np.asarray(grid.slice_positions_mm, float)) / counts
+    com = np.array(ndimage.center_of_mass(np.ones(arr.shape), labels, index)).reshape(n, 3)
+    d = grid.direction
+    centroids = (grid.origin_mm + mean_slice_mm[:, None] * d[0]
+                 + (com[:, 1] * grid.spacing_mm[1])[:, None] * d[1]
+                 + (com[:, 2] * grid.spacing_mm[2])[:, None] * d[2])
+    owners: dict[int, list[str]] = {}
+    for lesion_id, m in masks.items():
+        if m is None:
+            continue
+        for lab in np.unique(labels[m]):
+            if lab:
+                owners.setdefault(int(lab), []).append(lesion_id)
     out = []
-    for cnt, mx, pos in zip(counts, maxima, positions, strict=True):
+    for lab, (cnt, mx, pos, cen) in enumerate(
+        zip(counts, maxima, positions, centroids, strict=True), start=1
+    ):
         vol = float(cnt) * grid.voxel_volume_mm3 / 1000.0
         if vol < min_volume_cc:
             continue
         pt = grid.index_to_world(np.array(pos, dtype=float))
+        ids = tuple(owners.get(lab, ()))
         out.append(Candidate(
+            status="already_delineated" if ids else "suggestion",
             peak_point_mm=tuple(float(v) for v in pt),  # type: ignore[arg-type]
-            suv_max=float(mx), volume_cc=vol, n_voxels=int(cnt),
+            centroid_mm=tuple(float(v) for v in cen),  # type: ignore[arg-type]
+            suv_max=float(mx), volume_cc=vol, n_voxels=int(cnt), delineated_as=ids,
         ))
     return sorted(out, key=lambda c: -c.suv_max)
+
+
+def apply_default_preset(
+    lesions: Sequence[PETLesion], preset: ThresholdPreset | str
+) -> list[PETLesion]:
+    """Give ``preset`` to every ``pet_seed`` source that sets no threshold itself.
+
+    A source that gives a ``preset``, ``method`` or ``level`` keeps it; other sources
+    are left unchanged.
+
+    Examples
+    --------
+    >>> ls = [PETLesion(id="L1", site="bone", source={"kind": "pet_seed", "point_mm": [0, 0, 0]}),
+    ...       PETLesion(id="L2", site="bone", source={"kind": "pet_seed", "point_mm": [9, 0, 0],
+    ...                                              "level": 0.5})]
+    >>> [(x.source.method.value, x.source.level) for x in apply_default_preset(ls, "specific")]
+    [('percent_max', 0.45), ('background_adaptive', 0.5)]
+    """
+    try:
+        name = ThresholdPreset(str(getattr(preset, "value", preset)))
+    except ValueError:
+        raise InvalidParameterError(
+            f"unknown preset {preset!r}: use " + ", ".join(p.value for p in ThresholdPreset)
+        ) from None
+    out = []
+    for lesion in lesions:
+        src = lesion.source
+        if isinstance(src, PETSeedSource) and not src.gives_threshold:
+            new = PETSeedSource.model_validate(
+                {**src.model_dump(exclude={"preset", "method", "level"}), "preset": name}
+            )
+            lesion = lesion.model_copy(update={"source": new})
+        out.append(lesion)
+    return out
 
 
 class PETLesion(BaseModel):
@@ -644,6 +830,7 @@ class PETLesionResult(BaseModel):
     id: str
     site: LesionSite
     mitnm: str
+    preset: ThresholdPreset | None = None
     method: SegmentationMethod
     level: float
     threshold_suv: float
@@ -667,7 +854,11 @@ class PETLesionReport(BaseModel):
     )
     mitnm: dict[str, str]
     oligometastatic: OligometastaticCheck
-    candidates: tuple[Candidate, ...] = ()
+    candidates: tuple[Candidate, ...] = Field(
+        default=(), description="hot regions that overlap no delineated lesion: suggestions")
+    delineated_regions: tuple[Candidate, ...] = Field(
+        default=(), description="hot regions that overlap a delineated lesion (the lesion "
+        "and its partial-volume rim): not suggested again")
 
 
 def measure_pet_lesions(
@@ -679,6 +870,7 @@ def measure_pet_lesions(
     exclusion_mask: ArrayLike | None = None,
     normalization: str = "bw",
     candidates_suv: float | None = None,
+    default_preset: ThresholdPreset | str | None = None,
 ) -> PETLesionReport:
     """Delineate and measure every ``pet_seed`` lesion; stage all lesions.
 
@@ -696,8 +888,13 @@ def measure_pet_lesions(
     normalization
         Label of the SUV normalization, reported as is.
     candidates_suv
-        When given, also list hot regions (SUV >= this) as suggestions; voxels of the
-        delineated lesions and of the exclusion mask are left out.
+        When given, also list hot regions (SUV >= this) with :func:`detect_candidates`:
+        regions overlapping no delineated lesion are the ``candidates`` (suggestions);
+        those overlapping one are ``delineated_regions``. Exclusion-mask voxels are
+        left out.
+    default_preset
+        A :class:`ThresholdPreset` given to every ``pet_seed`` source that sets no
+        ``preset``, ``method`` or ``level`` (:func:`apply_default_preset`).
 
     Returns
     -------
@@ -720,8 +917,10 @@ def measure_pet_lesions(
     if dup:
         raise InvalidParameterError(f"lesion ids must be unique; repeated: {dup}")
     labels = mitnm_labels([lesion.site for lesion in lesions])
+    if default_preset is not None:
+        lesions = apply_default_preset(lesions, default_preset)
     results = []
-    union = np.zeros(np.asarray(suv).shape, dtype=bool)
+    masks: dict[str, NDArray[np.bool_]] = {}
     for lesion, label in zip(lesions, labels, strict=True):
         src = lesion.source
         if not isinstance(src, PETSeedSource):
@@ -732,7 +931,7 @@ def measure_pet_lesions(
             background_suv=src.background_suv,
         )
         m = measure_lesion(suv, grid, seg.mask, fwhm_mm=fwhm_mm)
-        union |= seg.mask
+        masks[lesion.id] = seg.mask
         warnings = []
         if seg.touches_radius:
             warnings.append(
@@ -746,16 +945,16 @@ def measure_pet_lesions(
         if seg.excluded_voxels:
             warnings.append(f"{seg.excluded_voxels} hot voxels left out by the exclusion mask")
         results.append(PETLesionResult(
-            id=lesion.id, site=lesion.site, mitnm=label, method=src.method, level=src.level,
+            id=lesion.id, site=lesion.site, mitnm=label, preset=src.preset,
+            method=src.method, level=src.level,
             threshold_suv=seg.threshold_suv, background_suv=seg.background_suv, measures=m,
             touches_radius=seg.touches_radius, excluded_voxels=seg.excluded_voxels,
             warnings=tuple(warnings),
         ))
-    cands: tuple[Candidate, ...] = ()
+    found: list[Candidate] = []
     if candidates_suv is not None:
-        excl = union if exclusion_mask is None else union | np.asarray(exclusion_mask, bool)
-        cands = tuple(detect_candidates(
-            suv, grid, threshold_suv=candidates_suv, exclusion_mask=excl))
+        found = detect_candidates(suv, grid, threshold_suv=candidates_suv,
+                                  exclusion_mask=exclusion_mask, delineated=masks)
     return PETLesionReport(
         normalization=str(normalization),
         fwhm_mm=float(fwhm_mm),
@@ -763,5 +962,6 @@ def measure_pet_lesions(
         not_on_pet=tuple(lesion.id for lesion in lesions if not lesion.is_pet_seed),
         mitnm=dict(zip(ids, labels, strict=True)),
         oligometastatic=oligometastatic_check([lesion.site for lesion in lesions]),
-        candidates=cands,
+        candidates=tuple(c for c in found if c.status == "suggestion"),
+        delineated_regions=tuple(c for c in found if c.status == "already_delineated"),
     )

@@ -86,6 +86,10 @@ def test_lesions_json(tmp_path, capsys):
     assert cand["status"] == "suggestion"
     assert cand["suv_max"] == pytest.approx(4.0, rel=1e-5)
     assert all(40.0 <= v <= 48.0 for v in cand["peak_point_mm"])  # inside the hot cube
+    assert cand["centroid_mm"] == pytest.approx([44.0, 44.0, 44.0])  # cube centre (mm)
+    # L1's own hot region is reported as delineated, not suggested
+    (region,) = out["delineated_regions"]
+    assert region["delineated_as"] == ["L1"] and region["n_voxels"] == 125
     assert "SeriesDate/SeriesTime" in out["suv"]["rules"][0]
 
 
@@ -115,3 +119,47 @@ def test_lesions_file_errors(tmp_path, capsys):
     assert main(["lesions", "--pet", str(tmp_path / "pet"), "--lesions",
                  str(tmp_path / "none.json")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_lesions_preset(tmp_path, capsys):
+    write_series(tmp_path / "pet")
+    (tmp_path / "lesions.json").write_text(json.dumps({"lesions": [
+        {"id": "L1", "site": "pelvic_node",
+         "source": {"kind": "pet_seed", "point_mm": [26.0, 22.0, 24.0]}},
+        {"id": "L3", "site": "bone",
+         "source": {"kind": "pet_seed", "point_mm": [44.0, 44.0, 44.0],
+                    "method": "absolute", "level": 2.0}},
+    ]}))
+    args = ["lesions", "--pet", str(tmp_path / "pet"), "--lesions",
+            str(tmp_path / "lesions.json")]
+    assert main([*args, "--preset", "specific", "--json"]) == 0
+    l1, l3 = json.loads(capsys.readouterr().out)["lesions"]
+    # specific = 45 % of SUVmax (Zamboglou 2019: 40-50 %); SUVmax 8 -> threshold 3.6
+    assert (l1["preset"], l1["method"], l1["level"]) == ("specific", "percent_max", 0.45)
+    assert l1["threshold_suv"] == pytest.approx(0.45 * 8.0, rel=1e-5)
+    assert (l3["preset"], l3["method"], l3["threshold_suv"]) == (None, "absolute", 2.0)
+    assert main([*args, "--preset", "sensitive"]) == 0
+    out = capsys.readouterr().out
+    assert "sensitive: percent_max 0.2 (>= 1.60)" in out
+    assert "--preset sensitive applied to 1 of 2 pet_seed lesions" in out
+    with pytest.raises(SystemExit) as exc:  # argparse: not a choice
+        main([*args, "--preset", "wide"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'wide'" in capsys.readouterr().err
+
+
+def test_lesions_preset_conflict_and_help(tmp_path, capsys):
+    write_series(tmp_path / "pet")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"lesions": [{"id": "L1", "site": "bone", "source": {
+        "kind": "pet_seed", "point_mm": [26.0, 22.0, 24.0], "preset": "sensitive",
+        "level": 0.3}}]}))
+    assert main(["lesions", "--pet", str(tmp_path / "pet"), "--lesions", str(bad)]) == 2
+    assert "preset 'sensitive' means method percent_max, level 0.2" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["lesions", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for fragment in ("Zamboglou et al., Radiother Oncol", "2019;141:208-213",
+                     "PubMed 16876272", "not a published cut-off", "--preset"):
+        assert fragment in text

@@ -15,10 +15,13 @@ agree, so both are trusted independently of the code under test.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from scipy.integrate import quad
 from scipy.optimize import brentq
 from scipy.special import erf
@@ -26,9 +29,12 @@ from scipy.special import erf
 from rtplan.errors import GeometryError, InvalidParameterError
 from rtplan.imaging.grid import Grid
 from rtplan.imaging.pet_lesions import (
+    PETLesion,
     PETSeedSource,
+    apply_default_preset,
     detect_candidates,
     measure_lesion,
+    measure_pet_lesions,
     mitnm_labels,
     oligometastatic_check,
     segment_seed,
@@ -276,3 +282,165 @@ def test_pet_seed_source_schema():
     assert src.point_mm == (1.0, 2.0, 3.0)
     with pytest.raises(ValueError, match="max_radius_mm"):
         PETSeedSource(point_mm=(0, 0, 0), max_radius_mm=-1)
+
+
+# --------------------------------------------------------------------------------------
+# candidates next to delineated lesions; threshold presets
+# --------------------------------------------------------------------------------------
+def centre_recovery(radius_mm, fwhm_mm):
+    """f(0) of the blurred unit sphere: erf(R / (s sqrt 2)) - sqrt(2/pi) R/s e^(-R^2/2s^2)."""
+    s = fwhm_mm * FWHM_TO_SIGMA
+    return math.erf(radius_mm / (s * math.sqrt(2))) - math.sqrt(2 / math.pi) * (
+        radius_mm / s) * math.exp(-radius_mm**2 / (2 * s * s))
+
+
+def analytic_image(spheres, *, n=48, spacing_mm=2.0, fwhm_mm=6.0, background=1.0):
+    """Closed-form profile of each blurred sphere sampled at the voxel centres (no FFT)."""
+    grid = Grid((n, n, n), origin_mm=(0.0, 0.0, 0.0), spacing_mm=(spacing_mm,) * 3)
+    pts = grid.index_to_world(np.argwhere(np.ones(grid.shape, bool)).astype(float))
+    img = np.full(n**3, background, float)
+    for center, radius, excess in spheres:
+        img += excess * profile(np.linalg.norm(pts - center, axis=1), radius, fwhm_mm)
+    return grid, img.reshape(grid.shape)
+
+
+HOT_A = ((30.0, 48.0, 48.0), 8.0, 19.0)  # delineated: SUV 20 in background 1
+HOT_B = ((66.0, 48.0, 48.0), 6.0, 9.0)  # not delineated: SUV 10; both on voxel centres
+
+
+def test_candidates_skip_the_rim_of_a_delineated_lesion():
+    grid, img = analytic_image([HOT_A, HOT_B])
+    lesion = PETLesion(id="L1", site="bone",
+                       source={"kind": "pet_seed", "point_mm": [31.0, 47.0, 49.0]})
+    rep = measure_pet_lesions(img, grid, [lesion], fwhm_mm=6.0, candidates_suv=3.0)
+    (cand,) = rep.candidates  # exactly one: sphere B
+    # SUVmax at B's centre: background + 9 f_B(0) + 19 f_A(36 mm) (f_A(36) < 1e-12)
+    # (the image holds profile(1e-9 mm), whose cancellation costs ~1e-8 relative)
+    truth_b = 1.0 + 9.0 * centre_recovery(6.0, 6.0)
+    assert cand.suv_max == pytest.approx(truth_b, rel=1e-7)  # SUV
+    assert cand.status == "suggestion" and cand.delineated_as == ()
+    assert cand.peak_point_mm == pytest.approx(HOT_B[0], abs=1e-9)  # mm
+    assert cand.centroid_mm == pytest.approx(HOT_B[0], abs=1e-6)  # mm, by symmetry
+    # its volume: voxel centres within the radius where 1 + 9 f_B(r) = 3
+    r3 = crossing_radius(6.0, 6.0, 9.0, 1.0, 3.0)
+    dist_b = np.linalg.norm(grid.index_to_world(
+        np.argwhere(np.ones(grid.shape, bool)).astype(float)) - HOT_B[0], axis=1)
+    assert cand.n_voxels == np.count_nonzero(dist_b <= r3)
+    # sphere A's hot region (lesion + rim) is reported as already delineated
+    (region,) = rep.delineated_regions
+    assert region.delineated_as == ("L1",) and region.status == "already_delineated"
+    assert region.suv_max == pytest.approx(1.0 + 19.0 * centre_recovery(8.0, 6.0), rel=1e-7)
+    lesion_voxels = rep.lesions[0].measures.n_voxels
+    assert region.n_voxels > lesion_voxels  # the rim above SUV 3 outside the delineation
+    # the former approach (remove the lesion, then label) listed that rim as a candidate
+    lesion_mask = segment_seed(img, grid, lesion.source.point_mm).mask
+    assert lesion_mask.sum() == lesion_voxels
+    old = detect_candidates(img, grid, threshold_suv=3.0, exclusion_mask=lesion_mask)
+    assert len(old) == 2
+
+
+def test_candidates_exclusion_and_centroid_on_irregular_slices():
+    offsets = np.array([0.0, 2.0, 4.0, 7.0, 10.0, 12.0, 16.0])  # mm, uneven spacing
+    grid = Grid((7, 6, 6), origin_mm=(-5.0, 3.0, 1.0), spacing_mm=(2.0, 1.5, 1.0),
+                slice_offsets_mm=offsets)
+    suv = np.ones(grid.shape)
+    suv[2:6, 1:3, 2:5] = 4.0
+    suv[3, 2, 3] = 9.0
+    (c,) = detect_candidates(suv, grid)
+    # brute-force reference: mean LPS position of the region's voxels
+    ref = grid.index_to_world(np.argwhere(suv >= 3).astype(float)).mean(axis=0)
+    assert c.centroid_mm == pytest.approx(tuple(ref), abs=1e-9)  # mm
+    assert c.peak_point_mm == pytest.approx(tuple(grid.index_to_world([3.0, 2.0, 3.0])))
+    excl = np.zeros(grid.shape, bool)
+    excl[2:6, 1:3, 2:5] = True
+    assert detect_candidates(suv, grid, exclusion_mask=excl) == []
+
+
+# the levels of the cited sources, written out here rather than read from PRESETS
+@pytest.mark.parametrize(
+    ("preset", "method", "level"),
+    [("adaptive", "background_adaptive", 0.40),  # 40 % background-adaptive default
+     ("sensitive", "percent_max", 0.20),  # Zamboglou 2019: 20 % of SUVmax
+     ("specific", "percent_max", 0.45)],  # Zamboglou 2019: 40-50 % of SUVmax, middle
+)
+def test_preset_fills_method_and_level(preset, method, level):
+    src = PETSeedSource.model_validate({"kind": "pet_seed", "point_mm": [1, 2, 3],
+                                        "preset": preset})
+    assert (src.preset.value, src.method.value, src.level) == (preset, method, level)
+    # an explicit method/level equal to the preset's is accepted; a round trip is stable
+    same = PETSeedSource(point_mm=(1, 2, 3), preset=preset, method=method, level=level)
+    assert same == src
+    assert PETSeedSource.model_validate(src.model_dump()) == src
+    assert PETSeedSource.model_validate_json(src.model_dump_json()) == src
+
+
+def test_preset_levels_applied_to_the_threshold():
+    grid, img = analytic_image([HOT_A])
+    true_max = 1.0 + 19.0 * centre_recovery(8.0, 6.0)  # SUV at the centre (rel 1e-8)
+    lesions = [PETLesion(id=p, site="bone", source={
+        "kind": "pet_seed", "point_mm": [30.0, 48.0, 48.0], "preset": p})
+        for p in ("sensitive", "specific", "adaptive")]
+    # three delineations of the same sphere (ids differ); background 1 from the shell
+    rep = measure_pet_lesions(img, grid, lesions)
+    by = {r.id: r for r in rep.lesions}
+    assert by["sensitive"].threshold_suv == pytest.approx(0.20 * true_max, rel=1e-7)
+    assert by["specific"].threshold_suv == pytest.approx(0.45 * true_max, rel=1e-7)
+    assert by["adaptive"].threshold_suv == pytest.approx(1 + 0.40 * (true_max - 1), rel=1e-7)
+    assert by["sensitive"].preset == "sensitive" and by["sensitive"].method == "percent_max"
+    # volumes: the analytic isocontour balls (voxel-centre counts, exact on this lattice)
+    pts = grid.index_to_world(np.argwhere(np.ones(grid.shape, bool)).astype(float))
+    dist = np.linalg.norm(pts - HOT_A[0], axis=1)
+    for r in rep.lesions:
+        r_t = crossing_radius(8.0, 6.0, 19.0, 1.0, r.threshold_suv)
+        assert r.measures.n_voxels == np.count_nonzero(dist <= r_t), r.id
+    assert by["sensitive"].measures.volume_cc > by["specific"].measures.volume_cc
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [({"preset": "sensitive", "method": "absolute"},
+      "preset 'sensitive' means method percent_max, level 0.2, but the source also gives "
+      "method absolute"),
+     ({"preset": "specific", "level": 0.4}, "also gives level 0.4: remove the preset"),
+     ({"preset": "adaptive", "method": "percent_max", "level": 0.2},
+      "method percent_max and level 0.2"),
+     ({"preset": "loose"}, "unknown preset 'loose': use adaptive, sensitive, specific")],
+)
+def test_preset_conflicts_are_refused(extra, message):
+    with pytest.raises(ValidationError, match=message):
+        PETSeedSource.model_validate({"kind": "pet_seed", "point_mm": [0, 0, 0], **extra})
+
+
+def test_default_preset_only_for_sources_without_a_threshold():
+    raw = [
+        {"id": "A", "site": "bone", "source": {"kind": "pet_seed", "point_mm": [0, 0, 0]}},
+        {"id": "B", "site": "bone", "source": {"kind": "pet_seed", "point_mm": [0, 0, 0],
+                                               "method": "absolute", "level": 4.0}},
+        {"id": "C", "site": "bone", "source": {"kind": "pet_seed", "point_mm": [0, 0, 0],
+                                               "preset": "specific"}},
+        {"id": "D", "site": "bone", "source": {"kind": "sphere", "center_mm": [0, 0, 0],
+                                               "diameter_mm": 8}},
+    ]
+    lesions = [PETLesion.model_validate(x) for x in raw]
+    assert [x.source.gives_threshold for x in lesions[:3]] == [False, True, True]
+    out = apply_default_preset(lesions, "sensitive")
+    assert [(x.source.method.value, x.source.level) for x in out[:3]] == [
+        ("percent_max", 0.20), ("absolute", 4.0), ("percent_max", 0.45)]
+    assert out[0].source.preset == "sensitive" and out[0].source.point_mm == (0, 0, 0)
+    assert out[3] == lesions[3]
+    with pytest.raises(InvalidParameterError, match="unknown preset 'wide'"):
+        apply_default_preset(lesions, "wide")
+
+
+def test_preset_in_the_lesions_file_schema_and_model():
+    from rtplan.structures.spec import LesionsFile
+
+    doc = {"lesions": [{"id": "L1", "site": "bone", "source": {
+        "kind": "pet_seed", "point_mm": [1, 2, 3], "preset": "specific"}}]}
+    src = LesionsFile.model_validate(doc).lesions[0].source
+    assert (src.method.value, src.level) == ("percent_max", 0.45)
+    path = Path(__file__).resolve().parents[2] / "schemas" / "structures" / "lesions_file.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    props = schema["$defs"]["PETSeedSource"]["properties"]
+    assert schema["$defs"]["ThresholdPreset"]["enum"] == ["adaptive", "sensitive", "specific"]
+    assert {"$ref": "#/$defs/ThresholdPreset"} in props["preset"]["anyOf"]
