@@ -40,9 +40,14 @@ def register(subparsers) -> None:
                    help="grouping variable (default: fraction_category)")
     p.add_argument("--bpfs-rule", choices=list(BPFS_RULES), default="paper",
                    help="biochemical failure rule for bPFS from PSA series (default: paper = "
-                        "Phoenix after definitive RT, two rises after prostatectomy)")
+                        "PSA over nadir + 2 ng/ml (strict) after definitive RT, two "
+                        "consecutive rises after prostatectomy; phoenix = >= nadir + 2)")
+    p.add_argument("--bpfs-censor-death", action="store_true",
+                   help="censor bPFS at death instead of counting death from any cause as "
+                        "an event (the default, as in progression-free survival)")
     p.add_argument("--psa-band", type=float, default=0.0, metavar="PERCENT",
-                   help="PSA changes within +-PERCENT count as unchanged (default 0)")
+                   help="PSA changes within +-PERCENT count as unchanged in the PSA table "
+                        "and the waterfall colours (default 0)")
     p.add_argument("--cox", action="store_true",
                    help="add Cox hazard ratios of each group vs the first group (95 %% CI, "
                         "p; Efron ties) per endpoint (needs rtplan[stats]: statsmodels)")
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if extra:
         cohort = cohort.model_copy(update=extra)
     rep = outcomes_report(cohort, args.by, bpfs_rule=args.bpfs_rule, band_percent=args.psa_band,
-                          cox=args.cox)
+                          cox=args.cox, bpfs_death_is_event=not args.bpfs_censor_death)
     if args.markdown:
         atomic_write_text(args.markdown, report_markdown(rep), overwrite=args.force)
     written = []
@@ -80,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         from rtplan.outcomes._plots import write_plots
 
         written = write_plots(cohort, args.plots, args.by, bpfs_rule=args.bpfs_rule,
+                              band_percent=args.psa_band,
+                              bpfs_death_is_event=not args.bpfs_censor_death,
                               overwrite=args.force)
     if args.json:
         print_json(rep.model_dump(mode="json"))

@@ -78,14 +78,42 @@ class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 
+class _FieldError(ValueError):
+    """A record-level validation error that names the offending field(s)."""
+
+    def __init__(self, fields: str | Sequence[str], message: str) -> None:
+        super().__init__(message)
+        self.fields: tuple[str, ...] = (fields,) if isinstance(fields, str) else tuple(fields)
+
+
+#: Tolerance when comparing times given in months (one day).
+_ONE_DAY_MONTHS = 1.0 / DAYS_PER_MONTH
+
+
 class PatientRecord(_Record):
     """One patient of the cohort (one row of the cohort file).
 
-    Times are in months. Give each endpoint either as time + event
-    (``os_months``/``os_event``, 1 = event, 0 = censored) or through dates
-    (``rt_start_date`` with ``last_follow_up_date``, ``death_date``,
-    ``adt_start_date``); months = days / 30.4375. When both are given they must agree
-    to within one day.
+    Times are in months. Each patient needs follow-up given either as **times**
+    (``os_months``/``os_event``, likewise ``bpfs_*`` and ``adt_free_*``; 1 = event,
+    0 = censored) or as **dates** (``rt_start_date`` with ``last_follow_up_date``
+    and/or ``death_date``, optionally ``adt_start_date``); months = days / 30.4375.
+    When both are given they must agree to within one day.
+
+    Date rules (a violation raises an error naming the field):
+
+    - every date is on or after ``rt_start_date``; ``adt_start_date`` strictly after:
+      it is the start of ADT *after* RT (salvage or palliative ADT, the event of
+      ADT-free survival). ADT given with RT is recorded by ``adt_concomitant``; an
+      ``adt_start_date`` on or before RT start is an error;
+    - nothing happens after death: ``last_follow_up_date`` and ``adt_start_date`` are
+      on or before ``death_date`` (a last follow-up before the death date is allowed:
+      the death may be learnt from a registry after the last visit);
+    - ``adt_start_date`` is on or before ``last_follow_up_date`` (the last contact);
+    - with dates, ``os_event`` / ``adt_free_event`` may be given without months but must
+      match the dates (``os_event`` = 1 needs ``death_date``).
+
+    Explicit ``bpfs_months`` and ``adt_free_months`` may not exceed the end of follow-up
+    (OS time) by more than one day.
 
     Examples
     --------
@@ -93,6 +121,14 @@ class PatientRecord(_Record):
     ...                   rt_start_date="2019-01-01", last_follow_up_date="2021-01-01")
     >>> p.endpoint("os")
     (24.016..., 0)
+    >>> PatientRecord(patient_id="P2", fractions=5, total_dose_gy=37.5,
+    ...               rt_start_date="2019-01-01", last_follow_up_date="2021-01-01",
+    ...               adt_start_date="2018-12-01")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for PatientRecord
+      Value error, adt_start_date 2018-12-01 is on or before rt_start_date 2019-01-01: ...
+    ...
     """
 
     patient_id: str = Field(min_length=1)
@@ -105,10 +141,18 @@ class PatientRecord(_Record):
     adt_free_months: Months | None = None
     adt_free_event: EventFlag | None = None
     rt_start_date: dt.date | None = None
-    last_follow_up_date: dt.date | None = None
+    last_follow_up_date: dt.date | None = Field(
+        None, description="last contact (alive); on or before death_date"
+    )
     death_date: dt.date | None = None
-    adt_start_date: dt.date | None = None
-    adt_concomitant: bool | None = None
+    adt_start_date: dt.date | None = Field(
+        None,
+        description="start of ADT after RT (salvage/palliative), strictly after "
+        "rt_start_date; ADT given with RT is recorded by adt_concomitant",
+    )
+    adt_concomitant: bool | None = Field(
+        None, description="ADT given concomitantly with RT (started before or at RT start)"
+    )
     eni: bool | None = Field(None, description="elective nodal irradiation")
     initial_treatment: InitialTreatment | None = None
     relapse: Relapse | None = None
@@ -120,14 +164,13 @@ class PatientRecord(_Record):
 
     @model_validator(mode="after")
     def _consistent(self) -> PatientRecord:
-        for ep in ENDPOINTS:
-            months, event = getattr(self, f"{ep}_months"), getattr(self, f"{ep}_event")
-            if (months is None) != (event is None):
-                given, absent = (
-                    (f"{ep}_event", f"{ep}_months") if months is None
-                    else (f"{ep}_months", f"{ep}_event")
-                )
-                raise ValueError(f"{given} is given without {absent}: give both or neither")
+        self._check_dates()
+        self._check_time_event_pairs()
+        self._check_has_follow_up()
+        self._check_times_against_dates()
+        return self
+
+    def _check_dates(self) -> None:
         start = self.rt_start_date
         dates = {
             "last_follow_up_date": self.last_follow_up_date,
@@ -135,32 +178,139 @@ class PatientRecord(_Record):
             "adt_start_date": self.adt_start_date,
         }
         if start is None:
-            given = [k for k, v in dates.items() if v is not None]
-            if given:
-                raise ValueError(f"{given[0]} needs rt_start_date to turn dates into months")
-        else:
             for name, d in dates.items():
-                if d is not None and d < start:
-                    what = "censoring" if name == "last_follow_up_date" else name[:-5]
-                    raise ValueError(
-                        f"{name} {d} is before rt_start_date {start} ({what} before RT "
-                        "start): check both dates"
+                if d is not None:
+                    raise _FieldError(
+                        ("rt_start_date", name),
+                        f"{name} {d} is given without rt_start_date, so it cannot be turned "
+                        "into months: add rt_start_date",
                     )
-            if self.os_event == 1 and self.os_months is None and self.death_date is None:
-                raise ValueError("os_event = 1 (death) without death_date")
+            return
+        for name, d in dates.items():
+            if d is not None and d < start and name != "adt_start_date":
+                what = "censoring" if name == "last_follow_up_date" else name[:-5]
+                raise _FieldError(
+                    name,
+                    f"{name} {d} is before rt_start_date {start} ({what} before RT start): "
+                    "check both dates",
+                )
+        adt = self.adt_start_date
+        if adt is not None and adt <= start:
+            raise _FieldError(
+                "adt_start_date",
+                f"adt_start_date {adt} is on or before rt_start_date {start}: "
+                "adt_start_date is the start of ADT after RT (salvage or palliative), the "
+                "event of ADT-free survival. ADT given with RT is recorded as "
+                "adt_concomitant = yes; leave adt_start_date empty unless ADT was started "
+                "(again) after RT",
+            )
+        death, last = self.death_date, self.last_follow_up_date
+        if death is not None:
+            if last is not None and last > death:
+                raise _FieldError(
+                    "last_follow_up_date",
+                    f"last_follow_up_date {last} is after death_date {death} (follow-up "
+                    "after death): the last follow-up is the last contact alive, on or "
+                    "before the death date; check both dates",
+                )
+            if adt is not None and adt > death:
+                raise _FieldError(
+                    "adt_start_date",
+                    f"adt_start_date {adt} is after death_date {death} (ADT started after "
+                    "death): check both dates",
+                )
+        if adt is not None and last is not None and adt > last:
+            raise _FieldError(
+                "adt_start_date",
+                f"adt_start_date {adt} is after last_follow_up_date {last}: the last "
+                "follow-up is the last contact and cannot precede a known ADT start; "
+                "update last_follow_up_date",
+            )
+
+    def _check_time_event_pairs(self) -> None:
+        dated = self.rt_start_date is not None
+        for ep in ENDPOINTS:
+            months, event = getattr(self, f"{ep}_months"), getattr(self, f"{ep}_event")
+            if months is not None and event is None:
+                raise _FieldError(
+                    f"{ep}_event",
+                    f"{ep}_months is given without {ep}_event: give both (1 = event, "
+                    "0 = censored) or neither",
+                )
+            if event is None or months is not None:
+                continue
+            if not dated or ep == "bpfs":
+                raise _FieldError(
+                    f"{ep}_months",
+                    f"{ep}_event is given without {ep}_months: give both or neither"
+                    + ("" if ep == "bpfs" else " (or dates from rt_start_date)"),
+                )
+            derived = self._from_dates(ep)
+            if ep == "os":
+                if event == 1 and self.death_date is None:
+                    raise _FieldError(
+                        "death_date",
+                        "os_event = 1 (death) but death_date is empty: give the date of "
+                        "death (or os_months)",
+                    )
+                if derived is None:
+                    raise _FieldError(
+                        "last_follow_up_date",
+                        "os_event = 0 (censored) but last_follow_up_date is empty: give the "
+                        "date of the last follow-up (or os_months)",
+                    )
+            elif event == 1 and self.adt_start_date is None and self.death_date is None:
+                raise _FieldError(
+                    ("adt_start_date", "death_date"),
+                    "adt_free_event = 1 but adt_start_date and death_date are empty: give "
+                    "the date of ADT start or death (or adt_free_months)",
+                )
+            if derived is not None and derived[1] != event:
+                raise _FieldError(
+                    f"{ep}_event",
+                    f"{ep}_event = {event} disagrees with the dates (which give "
+                    f"{derived[1]}): fix the event or the dates",
+                )
+
+    def _check_has_follow_up(self) -> None:
+        has_times = any(getattr(self, f"{ep}_months") is not None for ep in ENDPOINTS)
+        has_dates = self.rt_start_date is not None and (
+            self.last_follow_up_date is not None or self.death_date is not None
+        )
+        if not (has_times or has_dates):
+            raise _FieldError(
+                ("os_months", "rt_start_date", "last_follow_up_date"),
+                "no follow-up: give times (os_months with os_event, and/or bpfs_* / "
+                "adt_free_*) or dates (rt_start_date with last_follow_up_date and/or "
+                "death_date)",
+            )
+
+    def _check_times_against_dates(self) -> None:
         for ep in ("os", "adt_free"):
             given = getattr(self, f"{ep}_months")
             derived = self._from_dates(ep)
             if given is not None and derived is not None:
-                if abs(given - derived[0]) > 1.0 / DAYS_PER_MONTH + 1e-9 or (
+                if abs(given - derived[0]) > _ONE_DAY_MONTHS + 1e-9 or (
                     getattr(self, f"{ep}_event") != derived[1]
                 ):
-                    raise ValueError(
+                    raise _FieldError(
+                        f"{ep}_months",
                         f"{ep}_months/{ep}_event ({given}, {getattr(self, f'{ep}_event')}) "
                         f"disagree with the dates ({derived[0]:.2f}, {derived[1]}): fix one "
-                        "or leave the times empty"
+                        "or leave the times empty",
                     )
-        return self
+        os_ = self.endpoint("os")
+        if os_ is None:
+            return
+        for ep in ("bpfs", "adt_free"):
+            m = getattr(self, f"{ep}_months")
+            if m is not None and m > os_[0] + _ONE_DAY_MONTHS + 1e-9:
+                end = "death" if os_[1] == 1 else "the last follow-up"
+                raise _FieldError(
+                    f"{ep}_months",
+                    f"{ep}_months {m} is after the end of follow-up ({end} at "
+                    f"{os_[0]:.2f} months): no time can exceed the OS time; check both",
+                )
 
     def _from_dates(self, endpoint: str) -> tuple[float, int] | None:
         start = self.rt_start_date
@@ -384,15 +534,22 @@ def _validate_rows(
             parts = []
             for err in exc.errors():
                 loc = [str(x) for x in err.get("loc", ())]
-                field = loc[0] if loc else "(record)"
+                cause = (err.get("ctx") or {}).get("error")
+                if loc:
+                    fields = (loc[0],)
+                elif isinstance(cause, _FieldError):
+                    fields = cause.fields
+                else:
+                    fields = ("(record)",)
                 msg = err.get("msg", "invalid value").removeprefix("Value error, ")
-                given = raw.get(field) if loc else None
+                given = raw.get(fields[0]) if loc else None
                 got = f" (got {given!r})" if given not in (None, "") else ""
                 if err.get("type") == "extra_forbidden":
                     msg = (
                         f"unknown column; known columns are {sorted(model.model_fields)}"
                     )
-                parts.append(f"field '{field}': {msg}{got}")
+                label = "field" if len(fields) == 1 else "fields"
+                parts.append(f"{label} {', '.join(repr(f) for f in fields)}: {msg}{got}")
             where = _describe(path, i, first_line, raw)
             raise RecordError(f"{where}: " + "; ".join(parts)) from None
     return out
@@ -457,14 +614,16 @@ def load_psa(path: str | os.PathLike[str], cohort: Cohort) -> tuple[PsaRecord, .
     """Load a long PSA table (``patient_id``, ``date`` or ``days``, ``psa_ng_ml``).
 
     Dates are turned into days after the patient's ``rt_start_date`` (which must
-    then be known). Raises :class:`RecordError` naming file, row and field.
+    then be known). A PSA value after the patient's death (``death_date``, or
+    ``os_months`` with ``os_event`` = 1, within one day) is an error. Raises
+    :class:`RecordError` naming file, row and field.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy,rt_start_date\\n"
-    ...                              "P1,5,37.5,2020-01-01\\n")
+    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy,rt_start_date,"
+    ...                              "last_follow_up_date\\nP1,5,37.5,2020-01-01,2021-01-04\\n")
     >>> _ = (d / "psa.csv").write_text("patient_id,date,days,psa_ng_ml\\n"
     ...                                "P1,,-7,2.4\\nP1,2020-04-01,,0.3\\n")
     >>> [(r.days, r.psa_ng_ml) for r in load_psa(d / "psa.csv", load_cohort(d / "c.csv"))]
@@ -486,8 +645,37 @@ def load_psa(path: str | os.PathLike[str], cohort: Cohort) -> tuple[PsaRecord, .
                 )
             r = PsaRecord(patient_id=r.patient_id, days=float((r.date - start).days),
                           psa_ng_ml=r.psa_ng_ml)
+        death = _death_day(cohort.patient(r.patient_id))
+        if death is not None and r.days is not None and r.days > death[0] + death[1]:
+            field = "date" if recs[i].date is not None else "days"
+            raise RecordError(
+                f"{_describe(p, i, first, rows[i])}: field '{field}': PSA measured on day "
+                f"{r.days:g} after RT start, after the patient's death on day {death[0]:g} "
+                "(cohort file): check the PSA date or the death date"
+            )
         out.append(r)
     return tuple(out)
+
+
+def _death_day(patient: PatientRecord) -> tuple[float, float] | None:
+    """Day of death after RT start and its uncertainty in days, or None if alive/unknown.
+
+    From ``death_date`` (exact: uncertainty 0) or from ``os_months`` with ``os_event``
+    = 1 (days = months x 30.4375, uncertainty one day for rounded months).
+
+    Examples
+    --------
+    >>> p = PatientRecord(patient_id="P", fractions=5, total_dose_gy=35,
+    ...                   rt_start_date="2020-01-01", death_date="2020-03-01")
+    >>> _death_day(p)
+    (60.0, 0.0)
+    """
+    if patient.rt_start_date is not None and patient.death_date is not None:
+        return float((patient.death_date - patient.rt_start_date).days), 0.0
+    os_ = patient.endpoint("os")
+    if os_ is not None and os_[1] == 1:
+        return os_[0] * DAYS_PER_MONTH, 1.0
+    return None
 
 
 def load_toxicity(path: str | os.PathLike[str], cohort: Cohort) -> tuple[ToxicityRecord, ...]:
@@ -499,7 +687,8 @@ def load_toxicity(path: str | os.PathLike[str], cohort: Cohort) -> tuple[Toxicit
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy\\nP1,5,37.5\\n")
+    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy,os_months,os_event\\n"
+    ...                              "P1,5,37.5,24,0\\n")
     >>> _ = (d / "tox.csv").write_text("patient_id,timepoint,domain,grade\\n"
     ...                                "P1,3 months,GU,0\\nP1,3 months,GI,\\n")
     >>> [(r.domain, r.grade) for r in load_toxicity(d / "tox.csv", load_cohort(d / "c.csv"))]
@@ -522,7 +711,8 @@ def load_lesions(path: str | os.PathLike[str], cohort: Cohort) -> tuple[LesionRe
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy\\nP1,5,37.5\\n")
+    >>> _ = (d / "c.csv").write_text("patient_id,fractions,total_dose_gy,os_months,os_event\\n"
+    ...                              "P1,5,37.5,24,0\\n")
     >>> _ = (d / "les.csv").write_text("patient_id,site,suvmax_pre,suvmax_post\\n"
     ...                                "P1,bone,7.4,1.2\\nP1,pelvic_node,5.0,\\n")
     >>> [(r.site, r.suvmax_pre, r.suvmax_post)

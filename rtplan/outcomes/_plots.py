@@ -15,6 +15,7 @@ from rtplan._shared.io import atomic_write, check_writable
 from rtplan._shared.optional import import_optional
 from rtplan.outcomes._cohort import ENDPOINTS, Cohort
 from rtplan.outcomes._km import kaplan_meier
+from rtplan.outcomes._psa import psa_response
 from rtplan.outcomes._report import (
     _EP_NAMES,
     GROUPINGS,
@@ -24,6 +25,11 @@ from rtplan.outcomes._report import (
 from rtplan.outcomes._toxicity import toxicity_table
 
 __all__ = ["write_plots"]
+
+#: Waterfall bar colours by PSA response category.
+_WATERFALL_COLORS: dict[str, str] = {
+    "decrease": "tab:blue", "unchanged": "tab:gray", "rise": "tab:red",
+}
 
 
 def _figure(figsize: tuple[float, float]):
@@ -35,12 +41,25 @@ def _save(fig, path: Path, overwrite: bool) -> Path:
     return atomic_write(path, lambda t: fig.savefig(t, format="png"), overwrite=overwrite)
 
 
+def _waterfall_bars(pre: list[float], post: list[float], band_percent: float) -> list:
+    """PSA responses with a finite percent change, largest rise first (waterfall order).
+
+    Each bar's colour is that of its ``category`` (decrease / unchanged / rise with the
+    band), the same classification as the report's PSA table.
+    """
+    resp = [psa_response(a, b, band_percent) for a, b in zip(pre, post, strict=True)]
+    keep = [r for r in resp if np.isfinite(r.percent_change)]
+    return sorted(keep, key=lambda r: -r.percent_change)
+
+
 def write_plots(
     cohort: Cohort,
     out_dir: str | os.PathLike[str],
     by: str = "fraction_category",
     *,
     bpfs_rule: str = "paper",
+    band_percent: float = 0.0,
+    bpfs_death_is_event: bool = True,
     overwrite: bool = False,
 ) -> list[Path]:
     """Write Kaplan-Meier, PSA waterfall and toxicity PNG figures to ``out_dir``.
@@ -52,7 +71,11 @@ def write_plots(
 
     Files: ``km_<endpoint>.png`` (Kaplan-Meier per group with the number at risk every
     12 months) for each endpoint with data, ``psa_waterfall.png`` when PSA before and
-    at 3 months are known, ``toxicity.png`` when the cohort has toxicity records.
+    at 3 months are known (bars coloured decrease / unchanged / rise, changes within
+    +-``band_percent`` % being unchanged, as in the report's PSA table),
+    ``toxicity.png`` when the cohort has toxicity records. ``bpfs_rule`` and
+    ``bpfs_death_is_event`` define bPFS as in
+    :func:`~rtplan.outcomes._report.outcomes_report`.
 
     Examples
     --------
@@ -82,7 +105,7 @@ def write_plots(
     warnings: list[str] = []
     for ep in ENDPOINTS:
         if ep == "bpfs":
-            times = _bpfs_times(cohort, bpfs_rule, warnings)
+            times = _bpfs_times(cohort, bpfs_rule, warnings, bpfs_death_is_event)
         else:
             times = {p.patient_id: v for p in cohort.patients if (v := p.endpoint(ep))}
         if not times:
@@ -130,19 +153,31 @@ def write_plots(
 
     pre, post, _ = _psa_pre_post(cohort)
     if pre:
-        pre_a, post_a = np.array(pre), np.array(post)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pct = np.where(pre_a > 0, 100 * (post_a - pre_a) / pre_a, np.nan)
-        pct = np.sort(pct[np.isfinite(pct)])[::-1]
+        keep = _waterfall_bars(pre, post, band_percent)
+        pct = np.array([r.percent_change for r in keep])
         fig = _figure((7.5, 4.5))
         ax = fig.add_subplot()
-        colors = ["tab:red" if v > 0 else "tab:blue" for v in pct]
+        colors = [_WATERFALL_COLORS[r.category] for r in keep]
         ax.bar(np.arange(pct.size), np.minimum(pct, 100), color=colors)
-        ax.axhline(-50, color="k", ls="--", lw=0.8, label="50 % decline")
+        ax.axhline(-50, color="k", ls="--", lw=0.8)
+        if band_percent > 0:
+            ax.axhspan(-band_percent, band_percent, color="0.85", zorder=0)
+        mpl_patches = import_optional("matplotlib.patches", feature="outcome plots (--plots)")
+        counts = {c: sum(r.category == c for r in keep) for c in _WATERFALL_COLORS}
+        band = f" (within +-{band_percent:g} %)" if band_percent > 0 else " (no change)"
+        handles = [
+            mpl_patches.Patch(color=col, label=f"{cat}{band if cat == 'unchanged' else ''}"
+                              f": {counts[cat]}")
+            for cat, col in _WATERFALL_COLORS.items()
+        ]
+        handles.append(
+            import_optional("matplotlib.lines", feature="outcome plots (--plots)").Line2D(
+                [], [], color="k", ls="--", lw=0.8, label="50 % decline")
+        )
+        ax.legend(handles=handles, frameon=False)
         ax.set_ylabel("PSA change at 3 months (%), capped at +100")
         ax.set_xlabel("Patients (sorted)")
         ax.set_title("PSA waterfall")
-        ax.legend(frameon=False)
         written.append(_save(fig, out / "psa_waterfall.png", overwrite))
 
     cells = toxicity_table((r.patient_id, r.timepoint, r.domain, r.grade) for r in cohort.toxicity)

@@ -108,8 +108,9 @@ def phoenix_failure(
     psa_ng_ml : array_like of float
         PSA in ng/ml.
     inclusive : bool
-        True: failure when PSA >= nadir + 2 (the consensus wording "a rise by 2 ng/mL
-        or more"); False: strictly greater than nadir + 2.
+        True (default, Phoenix proper): failure when PSA >= nadir + 2 (the consensus
+        wording "a rise by 2 ng/mL or more above the nadir"); False: strictly greater
+        than nadir + 2 (the Heidelberg paper's "over 2 ng/ml above PSA nadir").
     use_baseline : bool
         Count the last pre-RT value as the starting nadir.
 
@@ -123,6 +124,9 @@ def phoenix_failure(
     Roach M 3rd et al. Defining biochemical failure following radiotherapy with or
     without hormonal therapy in men with clinically localized prostate cancer: RTOG-
     ASTRO Phoenix Consensus Conference. Int J Radiat Oncol Biol Phys 2006;65:965-974.
+    Heidelberg PSMA-guided radiotherapy cohort (``shared/papers``), Statistical
+    analysis: "a raise of the serum PSA over 2 ng/ml above PSA nadir after definitive
+    radiotherapy" (strict: ``inclusive=False``, used by the report's ``paper`` rule).
 
     Examples
     --------
@@ -293,12 +297,43 @@ def bpfs_from_psa(
     psa_ng_ml: ArrayLike,
     rule: FailureRule | str,
     death_day: float | None = None,
+    *,
+    death_is_event: bool = True,
 ) -> tuple[float, int]:
     """Biochemical progression-free survival (months, event) from a PSA series.
 
-    Event at the failure day of ``rule``, or at death if earlier (``death_day``);
-    otherwise censored at the last PSA measurement after RT start (failure can only
-    be seen at a measurement). Months = days / 30.4375.
+    Parameters
+    ----------
+    days : array_like of float
+        Day of each PSA value after RT start (<= 0 = before/at RT start).
+    psa_ng_ml : array_like of float
+        PSA values, ng/ml.
+    rule : FailureRule or str
+        Biochemical failure rule (see :func:`biochemical_failure`).
+    death_day : float, optional
+        Day of death (any cause) after RT start; None if alive or unknown.
+    death_is_event : bool
+        True (default): death from any cause is a bPFS event, as in progression-free
+        survival generally. False: death before failure censors at the death day.
+
+    Returns
+    -------
+    tuple of (float, int)
+        Months (days / 30.4375) and event (1 = failure or death, 0 = censored).
+
+    Raises
+    ------
+    InvalidParameterError
+        No PSA value after RT start (bPFS undefined: leave the patient out of bPFS), a
+        PSA value after ``death_day``, or a negative/non-finite ``death_day``.
+
+    Notes
+    -----
+    Event time = the earlier of the failure day (the day of the PSA value that
+    establishes failure under ``rule``) and the death day. Without either the patient
+    is censored at the last PSA value after RT start: failure can only be seen at a
+    measurement. With ``death_is_event=False`` a death before failure censors at the
+    death day instead.
 
     Examples
     --------
@@ -306,16 +341,41 @@ def bpfs_from_psa(
     (6.0, 1)
     >>> bpfs_from_psa([0, 91, 365.25], [3.0, 0.5, 0.4], "phoenix")
     (12.0, 0)
+
+    A death after the last PSA value, before any failure, is the event:
+
+    >>> bpfs_from_psa([-14, 91, 182.625], [3.0, 0.5, 0.4], "phoenix", death_day=365.25)
+    (12.0, 1)
+    >>> bpfs_from_psa([-14, 91, 182.625], [3.0, 0.5, 0.4], "phoenix", death_day=365.25,
+    ...               death_is_event=False)
+    (12.0, 0)
     """
+    d = np.asarray(days, dtype=float).ravel()
+    post = d[d > 0]
+    if post.size == 0:
+        raise InvalidParameterError(
+            f"no PSA value after RT start (days {d.tolist()[:5]}): bPFS is not defined "
+            "without follow-up PSA; leave the patient out of bPFS"
+        )
     f = biochemical_failure(days, psa_ng_ml, rule)
-    d = np.asarray(days, dtype=float)
-    if f.failed:
+    if death_day is not None:
+        death_day = float(death_day)
+        if not math.isfinite(death_day) or death_day < 0:
+            raise InvalidParameterError(
+                f"death_day must be a finite number of days >= 0 after RT start, got "
+                f"{death_day!r}"
+            )
+        if post.max() > death_day:
+            raise InvalidParameterError(
+                f"PSA value on day {post.max():g} is after death on day {death_day:g}: "
+                "check the PSA days and the death date"
+            )
+    if f.failed and (death_day is None or f.day <= death_day):
         day, event = f.day, 1
+    elif death_day is not None:
+        day, event = death_day, int(bool(death_is_event))
     else:
-        post = d[d > 0]
-        day, event = (float(post.max()) if post.size else 0.0), 0
-    if death_day is not None and death_day <= day and (event == 0 or death_day < day):
-        day, event = float(death_day), 1
+        day, event = float(post.max()), 0
     return day / DAYS_PER_MONTH, event
 
 

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, model_serializer
 
 from rtplan.errors import ComputationError, InputError
 from rtplan.outcomes._classification import damico_risk
-from rtplan.outcomes._cohort import DAYS_PER_MONTH, ENDPOINTS, Cohort, PatientRecord
+from rtplan.outcomes._cohort import (
+    DAYS_PER_MONTH,
+    ENDPOINTS,
+    Cohort,
+    PatientRecord,
+    _death_day,
+)
 from rtplan.outcomes._cox import cox_ph
 from rtplan.outcomes._km import kaplan_meier, median_follow_up
 from rtplan.outcomes._logrank import logrank, logrank_trend, pairwise_logrank
@@ -33,9 +39,13 @@ __all__ = [
     "report_markdown",
 ]
 
+#: The 3-month PSA (when ``psa_3m_ng_ml`` is empty) is the value closest to day
+#: 3 x 30.4375 within +-30 days.
+PSA_3M_WINDOW_DAYS: float = 30.0
 #: Landmark times (months) reported as ``rate_<m>m``.
 LANDMARKS_MONTHS: tuple[int, ...] = (24, 36)
-#: bPFS rules: "paper" = Phoenix after definitive RT, two rises after prostatectomy.
+#: bPFS rules: "paper" = strict Phoenix (> nadir + 2 ng/ml) after definitive RT, two
+#: consecutive rises after prostatectomy; or one :class:`FailureRule` for everyone.
 BPFS_RULES: tuple[str, ...] = ("paper", *(r.value for r in FailureRule))
 
 Opt = float | None
@@ -210,6 +220,7 @@ class OutcomesReport(_Model):
     toxicity: list[ToxicityRow]
     lesions: LesionSummary | None
     bpfs_rule: str
+    bpfs_death_is_event: bool = True
     warnings: list[str]
 
 
@@ -217,14 +228,24 @@ def _f(x: float) -> Opt:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
+#: The paper's rule by initial treatment: strict Phoenix after definitive RT (the
+#: paper: "a raise of the serum PSA over 2 ng/ml above PSA nadir"), two consecutive
+#: rises after prostatectomy.
+PAPER_RULES: dict[str, str] = {"radiotherapy": "phoenix_strict", "surgery": "two_rises"}
+
+
 def _bpfs_times(
-    cohort: Cohort, rule: str, warnings: list[str]
+    cohort: Cohort, rule: str, warnings: list[str], death_is_event: bool = True
 ) -> dict[str, tuple[float, int]]:
+    """bPFS (months, event) per patient: given times, else derived from the PSA series.
+
+    Patients without a PSA value after RT start are left out (and named in a warning).
+    """
     series: dict[str, list[tuple[float, float]]] = {}
     for r in cohort.psa:
         series.setdefault(r.patient_id, []).append((float(r.days or 0.0), r.psa_ng_ml))
     out: dict[str, tuple[float, int]] = {}
-    no_rule = []
+    no_rule, no_post = [], []
     for p in cohort.patients:
         given = p.endpoint("bpfs")
         if given is not None:
@@ -232,20 +253,29 @@ def _bpfs_times(
             continue
         if p.patient_id not in series:
             continue
+        d, v = zip(*series[p.patient_id], strict=True)
+        if max(d) <= 0:
+            no_post.append(p.patient_id)
+            continue
         use = rule
         if rule == "paper":
             it = _enum(p.initial_treatment)
-            if it == "radiotherapy":
-                use = "phoenix"
-            elif it == "surgery":
-                use = "two_rises"
-            else:
+            if it not in PAPER_RULES:
                 no_rule.append(p.patient_id)
                 continue
-        d, v = zip(*series[p.patient_id], strict=True)
-        os_ = p.endpoint("os")
-        death = os_[0] * DAYS_PER_MONTH if os_ is not None and os_[1] == 1 else None
-        out[p.patient_id] = bpfs_from_psa(d, v, use, death_day=death)
+            use = PAPER_RULES[it]
+        death = _death_day(p)
+        death_day = None
+        if death is not None:
+            # death from rounded os_months: a PSA within the one-day tolerance moves it
+            death_day = max(death[0], max(d)) if max(d) <= death[0] + death[1] else death[0]
+        out[p.patient_id] = bpfs_from_psa(d, v, use, death_day=death_day,
+                                          death_is_event=death_is_event)
+    if no_post:
+        warnings.append(
+            f"bPFS: {len(no_post)} patient(s) have no PSA value after RT start and are left "
+            f"out of bPFS (not counted in n): {', '.join(no_post)}"
+        )
     if no_rule:
         warnings.append(
             f"bPFS: no failure rule for {len(no_rule)} patient(s) without initial_treatment "
@@ -283,7 +313,7 @@ def _psa_pre_post(cohort: Cohort) -> tuple[list[float], list[float], int]:
             a = before[-1] if before else None
         if b is None:
             near = [(abs(d - 3 * DAYS_PER_MONTH), v) for d, v in s
-                    if abs(d - 3 * DAYS_PER_MONTH) <= 30]
+                    if abs(d - 3 * DAYS_PER_MONTH) <= PSA_3M_WINDOW_DAYS]
             b = min(near)[1] if near else None
         if a is None or b is None:
             missing += 1
@@ -324,6 +354,7 @@ def outcomes_report(
     bpfs_rule: str = "paper",
     band_percent: float = 0.0,
     cox: bool = False,
+    bpfs_death_is_event: bool = True,
 ) -> OutcomesReport:
     """Build the outcomes report of a cohort, grouped by ``by``.
 
@@ -335,13 +366,20 @@ def outcomes_report(
         Grouping variable, one of :data:`GROUPINGS` (default: fraction category).
     bpfs_rule : str
         Failure rule for bPFS from PSA series when ``bpfs_months`` is not given:
-        ``paper`` (Phoenix after definitive RT, two consecutive rises after
-        prostatectomy) or a :class:`~rtplan.outcomes.FailureRule` name.
+        ``paper`` (by ``initial_treatment``: after definitive RT a rise strictly over
+        nadir + 2 ng/ml, the paper's wording; after prostatectomy two consecutive rises)
+        or a :class:`~rtplan.outcomes.FailureRule` name for everyone. bPFS event =
+        the first of failure and death (see ``bpfs_death_is_event``), else censored at
+        the last PSA after RT start; patients without a PSA value after RT start are
+        left out of bPFS with a warning naming them.
     band_percent : float
-        PSA changes within +-band_percent % count as unchanged.
+        PSA changes within +-band_percent % count as unchanged (table and waterfall).
     cox : bool
         Also fit, per endpoint, a Cox model (Efron ties) with the hazard ratio of each
         group vs the first group (needs the ``stats`` extra: statsmodels).
+    bpfs_death_is_event : bool
+        True (default): death from any cause is a bPFS event (progression-free
+        survival); False: death before failure censors at the death day.
 
     Returns
     -------
@@ -384,7 +422,7 @@ def outcomes_report(
     times: dict[str, dict[str, tuple[float, int]]] = {}
     for ep in ENDPOINTS:
         if ep == "bpfs":
-            times[ep] = _bpfs_times(cohort, bpfs_rule, warnings)
+            times[ep] = _bpfs_times(cohort, bpfs_rule, warnings, bpfs_death_is_event)
         else:
             times[ep] = {
                 p.patient_id: v for p in cohort.patients if (v := p.endpoint(ep)) is not None
@@ -495,7 +533,8 @@ def outcomes_report(
 
     return OutcomesReport(
         n_patients=n_total, by=by, groups=groups, tests=tests, median_follow_up=fu,
-        psa_response=psa, toxicity=tox, lesions=les, bpfs_rule=bpfs_rule, warnings=warnings,
+        psa_response=psa, toxicity=tox, lesions=les, bpfs_rule=bpfs_rule,
+        bpfs_death_is_event=bpfs_death_is_event, warnings=warnings,
     )
 
 
@@ -619,6 +658,62 @@ def report_tables(rep: OutcomesReport) -> list[tuple[str, list[str], list[list[s
     return tables
 
 
+_RULE_TEXT = {
+    "paper": (
+        "the paper's rule by initial treatment: after definitive radiotherapy a PSA "
+        "strictly over nadir + 2 ng/ml (\"a raise of the serum PSA over 2 ng/ml above PSA "
+        "nadir\"; Phoenix proper is inclusive, >= nadir + 2), after prostatectomy two "
+        "consecutive PSA rises from the nadir"
+    ),
+    "phoenix": "Phoenix, PSA >= nadir + 2 ng/ml (Roach 2006)",
+    "phoenix_strict": "PSA strictly over nadir + 2 ng/ml",
+    "two_rises": "two consecutive PSA rises from the nadir",
+    "aua": "AUA, PSA >= 0.2 ng/ml confirmed by the next value (Cookson 2007)",
+    "pcwg3": "PCWG3, >= 25 % and >= 2 ng/ml above nadir confirmed >= 3 weeks later "
+             "(Scher 2016)",
+}
+
+
+def _methods_text(rep: OutcomesReport) -> str:
+    """The Methods paragraph: estimators, tests and the endpoint definitions."""
+    band_pct = rep.psa_response.band_percent if rep.psa_response else 0.0
+    band = (
+        f"changes within +-{band_pct:g} % count as unchanged" if band_pct > 0
+        else "any change counts as a decrease or a rise"
+    )
+    death = (
+        "death from any cause is an event" if rep.bpfs_death_is_event
+        else "a death before failure censors at the death day"
+    )
+    return (
+        "Kaplan-Meier estimates with Greenwood variance; 95 % confidence intervals on the "
+        "log scale (R survival's default); medians by R's rule (midpoint on an exact 0.5 "
+        "plateau); NR = not reached. Rates beyond the last follow-up of a group are not "
+        "estimated. Log-rank tests with hypergeometric variance; trend test with scores "
+        "0, 1, 2, ... over ordered groups (fraction categories in clinical order <10, "
+        "10-24, >24); pairwise log-rank tests with Holm adjustment. Median follow-up by "
+        "reverse Kaplan-Meier. Times from the start of radiotherapy; months = days / "
+        "30.4375. "
+        "Overall survival: death from any cause; censored at the last follow-up. "
+        "ADT-free survival: event = start of ADT after radiotherapy (adt_start_date: "
+        "salvage or palliative ADT) or death, whichever is first; censored at the last "
+        "follow-up. ADT given with radiotherapy (adt_concomitant) is not an event; an "
+        "adt_start_date on or before the start of radiotherapy is rejected. "
+        f"bPFS ({rep.bpfs_rule}): biochemical failure by "
+        f"{_RULE_TEXT.get(rep.bpfs_rule, rep.bpfs_rule)}, dated at the PSA value that "
+        f"establishes it; event = the first of failure and death ({death}); otherwise "
+        "censored at the last PSA value after the start of radiotherapy. Patients "
+        "without a PSA value after the start of radiotherapy are left out of bPFS (named "
+        "in the warnings). "
+        "PSA response: pre-RT PSA = psa_pre_ng_ml or the last value on or before the "
+        "start of radiotherapy; 3-month PSA = psa_3m_ng_ml or the value closest to day "
+        f"91.3 (3 x 30.4375) within +-{PSA_3M_WINDOW_DAYS:g} days; {band}. PSA and "
+        "SUVmax before/after: Wilcoxon signed-rank "
+        "(R's default: exact without ties/zeros, else normal approximation with continuity "
+        "correction)."
+    )
+
+
 def report_markdown(rep: OutcomesReport, title: str = "Outcomes report") -> str:
     """Render the report as Markdown (tables, methods, warnings).
 
@@ -633,18 +728,7 @@ def report_markdown(rep: OutcomesReport, title: str = "Outcomes report") -> str:
     parts = [f"# {title}", ""]
     for name, headers, rows in report_tables(rep):
         parts += [f"## {name}", "", _md_table(headers, rows), ""]
-    parts += [
-        "## Methods", "",
-        "Kaplan-Meier estimates with Greenwood variance; 95 % confidence intervals on the "
-        "log scale (R survival's default); medians by R's rule (midpoint on an exact 0.5 "
-        "plateau); NR = not reached. Rates beyond the last follow-up of a group are not "
-        "estimated. Log-rank tests with hypergeometric variance; trend test with scores "
-        "0, 1, 2, ... over ordered groups; pairwise log-rank tests with Holm adjustment. "
-        "Median follow-up by reverse Kaplan-Meier. Months = days / 30.4375. "
-        f"bPFS rule: {rep.bpfs_rule}. PSA and SUVmax before/after: Wilcoxon signed-rank "
-        "(R's default: exact without ties/zeros, else normal approximation with continuity "
-        "correction).", "",
-    ]
+    parts += ["## Methods", "", _methods_text(rep), ""]
     if any(t.cox is not None for t in rep.tests.values()):
         parts[-2] += (
             " Cox proportional-hazards models per endpoint (Efron ties, R coxph's default) "

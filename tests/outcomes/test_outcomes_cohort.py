@@ -73,7 +73,8 @@ def test_json_cohort_both_layouts(tmp_path):
         ("P1,5,35,-1,0", r"row 1 \(line 2\), patient 'P1': field 'os_months'"),
         ("P1,5,35,10,2", r"field 'os_event'.*got '2'"),
         ("P1,0,35,10,1", r"field 'fractions'"),
-        ("P1,5,35,,1", r"os_event is given without os_months"),
+        ("P1,5,35,,1", r"field 'os_months': os_event is given without os_months"),
+        ("P1,5,35,10,", r"field 'os_event': os_months is given without os_event"),
         ("P1,5,35,10,1\nP1,5,35,10,1", r"row 2 \(line 3\).*duplicate of row 1"),
     ],
 )
@@ -90,11 +91,17 @@ def test_censoring_before_rt_start_and_event_without_date(tmp_path):
                "P1,5,35,2020-05-01,2020-04-01\n")
     with pytest.raises(RecordError, match=r"patient 'P1'.*censoring before RT start"):
         load_cohort(p)
+    # date-based record: the missing date is named, not the missing months
     q = _write(tmp_path, "e.csv",
                "patient_id,fractions,total_dose_gy,rt_start_date,last_follow_up_date,os_event\n"
                "P1,5,35,2020-05-01,2021-04-01,1\n")
-    with pytest.raises(RecordError, match="os_event is given without os_months"):
+    with pytest.raises(RecordError, match=r"e.csv', row 1 \(line 2\), patient 'P1': field "
+                       r"'death_date': os_event = 1 \(death\) but death_date is empty"):
         load_cohort(q)
+    # time-based record: the missing months are named
+    r = _write(tmp_path, "f.csv", HEADER + "\nP1,5,35,,1\n")
+    with pytest.raises(RecordError, match="field 'os_months': os_event is given without"):
+        load_cohort(r)
 
 
 def test_unknown_category_and_column_are_errors(tmp_path):
@@ -142,6 +149,6 @@ def test_missing_file_and_bad_extension(tmp_path):
 
 
 def test_cohort_rejects_duplicate_ids():
-    rec = PatientRecord(patient_id="A", fractions=3, total_dose_gy=27)
+    rec = PatientRecord(patient_id="A", fractions=3, total_dose_gy=27, os_months=5, os_event=0)
     with pytest.raises(ValueError, match="more than once"):
         Cohort(patients=(rec, rec))

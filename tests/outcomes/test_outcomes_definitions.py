@@ -106,9 +106,54 @@ def test_rule_names_and_bpfs_months():
     # failure at day 182.625 = 6 months; censoring at the last PSA, 365.25 days = 12 months
     assert bpfs_from_psa([0, 91, 182.625], [3.0, 0.5, 2.6], "phoenix") == (6.0, 1)
     assert bpfs_from_psa([0, 91, 365.25], [3.0, 0.5, 0.4], "phoenix") == (12.0, 0)
-    # death before any failure is an event at death
-    assert bpfs_from_psa([0, 91, 365.25], [3.0, 0.5, 0.4], "phoenix", death_day=304.375) == (
+    # death (day 304.375 = 10 months) after the last PSA, no failure: event at death
+    assert bpfs_from_psa([0, 91, 182.625], [3.0, 0.5, 0.4], "phoenix", death_day=304.375) == (
         10.0, 1)
+
+
+# Hand-computed bPFS; months = days / 30.4375.
+@pytest.mark.parametrize(
+    ("days", "psa", "rule", "death_day", "death_is_event", "expected"),
+    [
+        # the audit's case: death on day 200 after the last PSA (day 180), no failure
+        ([-14, 91, 180], [3, 0.5, 0.4], "phoenix", 200, True, (200 / 30.4375, 1)),
+        ([-14, 91, 180], [3, 0.5, 0.4], "phoenix", 200, False, (200 / 30.4375, 0)),
+        # alive, no failure: censored at the last PSA after RT (day 180)
+        ([-14, 91, 180], [3, 0.5, 0.4], "phoenix", None, True, (180 / 30.4375, 0)),
+        # failure (2.5 >= 0.5 + 2) on day 180 before death on day 300: failure wins
+        ([-14, 91, 180], [3, 0.5, 2.5], "phoenix", 300, True, (180 / 30.4375, 1)),
+        ([-14, 91, 180], [3, 0.5, 2.5], "phoenix", 300, False, (180 / 30.4375, 1)),
+        # strict rule: 2.5 is not over 0.5 + 2; death on day 300 is the event
+        ([-14, 91, 180], [3, 0.5, 2.5], "phoenix_strict", 300, True, (300 / 30.4375, 1)),
+        # death on the day of the failing PSA: one event on that day
+        ([-14, 91, 180], [3, 0.5, 2.6], "phoenix", 180, True, (180 / 30.4375, 1)),
+        # two rises (0.2 < 0.3 < 0.45 on days 91, 182, 273): failure on day 273
+        ([-7, 91, 182, 273], [1, 0.2, 0.3, 0.45], "two_rises", None, True,
+         (273 / 30.4375, 1)),
+    ],
+)
+def test_bpfs_from_psa_by_hand(days, psa, rule, death_day, death_is_event, expected):
+    got = bpfs_from_psa(days, psa, rule, death_day=death_day, death_is_event=death_is_event)
+    assert got[1] == expected[1]
+    assert got[0] == pytest.approx(expected[0], rel=1e-15)  # months
+
+
+def test_bpfs_without_post_rt_psa_or_with_psa_after_death_is_refused():
+    with pytest.raises(InvalidParameterError, match="no PSA value after RT start"):
+        bpfs_from_psa([-30, -14, 0], [3.0, 2.5, 2.4], "phoenix")
+    with pytest.raises(InvalidParameterError, match="no PSA value after RT start"):
+        bpfs_from_psa([-14], [3.0], "phoenix", death_day=100)
+    with pytest.raises(InvalidParameterError, match="after death on day 300"):
+        bpfs_from_psa([0, 91, 365.25], [3.0, 0.5, 0.4], "phoenix", death_day=300)
+    with pytest.raises(InvalidParameterError, match="death_day must be"):
+        bpfs_from_psa([0, 91], [3.0, 0.5], "phoenix", death_day=-1)
+
+
+def test_phoenix_inclusive_by_default_strict_on_request():
+    # Roach 2006: "a rise by 2 ng/mL or more above the nadir": exactly nadir + 2 fails
+    assert phoenix_failure([0, 91, 182], [3.0, 0.5, 2.5]).failed
+    assert not phoenix_failure([0, 91, 182], [3.0, 0.5, 2.5], inclusive=False).failed
+    assert phoenix_failure([0, 91, 182], [3.0, 0.5, 2.51], inclusive=False).failed
 
 
 def test_negative_psa_is_rejected():
