@@ -5,16 +5,24 @@ likelihood) vs lifelines CoxPHFitter.
 Both run in the same process on the same simulated data (exponential event and
 censoring times, rounded to 0.01 months so that ties occur, three groups). lifelines is
 an optional reference, not an rtplan dependency: ``pip install lifelines`` to compare;
-without it only rtplan is timed. R is used instead if ``Rscript`` with the survival
-package is on PATH (not required).
+without it only rtplan is timed. When ``Rscript`` with the ``survival`` package is on
+PATH, R's ``survfit`` and ``survdiff`` are also timed on the same data (written to
+temporary binary files and read by R in a subprocess; only the fits are timed, best of
+3 for ``survfit`` and 1 for ``survdiff`` as for lifelines) and printed beside
+lifelines, with the differences in S(t) and chi-square. Without R that part is skipped
+with a note.
 
     .venv/bin/python benchmarks/outcomes.py [n_subjects] [n_cox_subjects]
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +54,7 @@ def main(n: int = 1_000_000) -> None:
     print(f"rtplan   Kaplan-Meier     {t_km * 1e3:8.1f} ms   median {km.median:.2f} months")
     print(f"rtplan   log-rank 3 grp   {t_lr * 1e3:8.1f} ms   chi2 {lr.statistic:.6f}")
 
+    _r_reference(time_m, event, group, km, lr.statistic, t_km, t_lr)
     try:
         from lifelines import KaplanMeierFitter
         from lifelines.statistics import multivariate_logrank_test
@@ -63,6 +72,70 @@ def main(n: int = 1_000_000) -> None:
           f"|chi2 difference| = {abs(lr.statistic - llr.test_statistic):.2e}")
     print(f"speed ratio (lifelines / rtplan): Kaplan-Meier {t_lkm / t_km:.1f}x, "
           f"log-rank {t_llr / t_lr:.1f}x")
+
+
+# Reads the data written by _r_reference; prints the timings (s), the median, the
+# chi-square and S(t) at the probe times, one value per line.
+_R_SCRIPT = r"""
+args <- commandArgs(trailingOnly = TRUE)
+n <- as.integer(args[4])
+time <- readBin(args[1], "double", n)
+ev <- readBin(args[2], "integer", n, size = 4)
+grp <- readBin(args[3], "integer", n, size = 4)
+probes <- as.numeric(strsplit(args[5], ",")[[1]])
+suppressMessages(library(survival))
+best <- function(f, repeats) {
+  b <- Inf
+  for (i in seq_len(repeats)) {
+    el <- system.time(x <- f())[["elapsed"]]
+    b <- min(b, el)
+  }
+  list(b, x)
+}
+km <- best(function() survfit(Surv(time, ev) ~ 1), 3)
+lr <- best(function() survdiff(Surv(time, ev) ~ grp), 1)
+s <- summary(km[[2]], times = probes, extend = TRUE)$surv
+cat(sprintf("%.17g", c(km[[1]], lr[[1]], summary(km[[2]])$table[["median"]],
+                       lr[[2]]$chisq, s)), sep = "\n")
+cat(sprintf("R %s, survival %s\n", getRversion(), packageVersion("survival")))
+"""
+
+
+def _r_reference(time_m, event, group, km, chi2: float, t_km: float, t_lr: float) -> None:
+    """Time R's survfit and survdiff on the same data (subprocess); skip without R."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        print("Rscript not on PATH: skipping the R reference (install r-base-core and "
+              "r-cran-survival to compare)")
+        return
+    probes = np.array([6.0, 12.0, 24.0, 36.0])
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        np.asarray(time_m, dtype="<f8").tofile(d / "time.bin")
+        np.asarray(event, dtype="<i4").tofile(d / "event.bin")
+        np.asarray(group, dtype="<i4").tofile(d / "group.bin")
+        (d / "bench.R").write_text(_R_SCRIPT)
+        proc = subprocess.run(
+            [rscript, "--vanilla", str(d / "bench.R"), str(d / "time.bin"),
+             str(d / "event.bin"), str(d / "group.bin"), str(len(time_m)),
+             ",".join(f"{x:g}" for x in probes)],
+            capture_output=True, text=True, check=False,
+        )
+    if proc.returncode != 0:
+        msg = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        print(f"R reference failed (survival package missing?): {msg}")
+        return
+    lines = proc.stdout.strip().splitlines()
+    r_km, r_lr, r_median, r_chi2 = (float(x) for x in lines[:4])
+    r_surv = np.array([float(x) for x in lines[4:4 + probes.size]])
+    print(f"{lines[-1]} (subprocess, fits only):")
+    print(f"R        survfit          {r_km * 1e3:8.1f} ms   median {r_median:.2f} months")
+    print(f"R        survdiff 3 grp   {r_lr * 1e3:8.1f} ms   chi2 {r_chi2:.6f}")
+    diff = np.max(np.abs(km.survival_at(probes) - r_surv))
+    print(f"max |S_rtplan - S_R| at {probes.tolist()} months = {diff:.2e}; "
+          f"|chi2 difference| = {abs(chi2 - r_chi2):.2e}")
+    print(f"speed ratio (R / rtplan): Kaplan-Meier {r_km / t_km:.1f}x, "
+          f"log-rank {r_lr / t_lr:.1f}x")
 
 
 def main_cox(n: int = 100_000) -> None:

@@ -371,7 +371,9 @@ class PsaRecord(_Record):
     @model_validator(mode="after")
     def _one_time(self) -> PsaRecord:
         if (self.date is None) == (self.days is None):
-            raise ValueError("give exactly one of date or days (days after RT start)")
+            raise _FieldError(
+                ("date", "days"), "give exactly one of date or days (days after RT start)"
+            )
         return self
 
 
