@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_serializer
 
-from rtplan.errors import ComputationError, InputError
+from rtplan.errors import ComputationError, InputError, InvalidParameterError, RecordError
 from rtplan.outcomes._classification import damico_risk
 from rtplan.outcomes._cohort import (
     DAYS_PER_MONTH,
@@ -234,6 +234,26 @@ def _f(x: float) -> Opt:
 PAPER_RULES: dict[str, str] = {"radiotherapy": "phoenix_strict", "surgery": "two_rises"}
 
 
+def _psa_series(cohort: Cohort) -> dict[str, list[tuple[float, float]]]:
+    """(day after RT start, PSA ng/ml) per patient; dated values placed by rt_start_date."""
+    starts = {p.patient_id: p.rt_start_date for p in cohort.patients}
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in cohort.psa:
+        if r.days is not None:
+            day = float(r.days)
+        else:
+            start = starts.get(r.patient_id)
+            if start is None or r.date is None:
+                raise RecordError(
+                    f"PSA value of patient {r.patient_id!r} on {r.date} cannot be placed: "
+                    "the patient has no rt_start_date (or is not in the cohort); give "
+                    "'days' after RT start instead"
+                )
+            day = float((r.date - start).days)
+        series.setdefault(r.patient_id, []).append((day, r.psa_ng_ml))
+    return series
+
+
 def _bpfs_times(
     cohort: Cohort, rule: str, warnings: list[str], death_is_event: bool = True
 ) -> dict[str, tuple[float, int]]:
@@ -241,9 +261,7 @@ def _bpfs_times(
 
     Patients without a PSA value after RT start are left out (and named in a warning).
     """
-    series: dict[str, list[tuple[float, float]]] = {}
-    for r in cohort.psa:
-        series.setdefault(r.patient_id, []).append((float(r.days or 0.0), r.psa_ng_ml))
+    series = _psa_series(cohort)
     out: dict[str, tuple[float, int]] = {}
     no_rule, no_post = [], []
     for p in cohort.patients:
@@ -269,8 +287,11 @@ def _bpfs_times(
         if death is not None:
             # death from rounded os_months: a PSA within the one-day tolerance moves it
             death_day = max(death[0], max(d)) if max(d) <= death[0] + death[1] else death[0]
-        out[p.patient_id] = bpfs_from_psa(d, v, use, death_day=death_day,
-                                          death_is_event=death_is_event)
+        try:
+            out[p.patient_id] = bpfs_from_psa(d, v, use, death_day=death_day,
+                                              death_is_event=death_is_event)
+        except InvalidParameterError as exc:
+            raise RecordError(f"bPFS of patient {p.patient_id!r}: {exc}") from None
     if no_post:
         warnings.append(
             f"bPFS: {len(no_post)} patient(s) have no PSA value after RT start and are left "
@@ -301,9 +322,7 @@ def _endpoint_summary(t: np.ndarray, e: np.ndarray) -> EndpointSummary:
 
 
 def _psa_pre_post(cohort: Cohort) -> tuple[list[float], list[float], int]:
-    series: dict[str, list[tuple[float, float]]] = {}
-    for r in cohort.psa:
-        series.setdefault(r.patient_id, []).append((float(r.days or 0.0), r.psa_ng_ml))
+    series = _psa_series(cohort)
     pre, post, missing = [], [], 0
     for p in cohort.patients:
         a, b = p.psa_pre_ng_ml, p.psa_3m_ng_ml

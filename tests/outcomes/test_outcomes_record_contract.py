@@ -243,3 +243,24 @@ def test_waterfall_colours_follow_the_band(band, expected):
     bars = _waterfall_bars([2.0, 2.0, 2.0, 2.0], [2.1, 1.0, 3.0, 2.0], band)
     assert [round(b.percent_change, 6) for b in bars] == [50.0, 5.0, 0.0, -50.0]
     assert [b.category for b in bars] == expected
+
+
+def test_report_places_dated_psa_values_and_refuses_psa_after_death():
+    start = dt.date(2020, 1, 1)
+    pt = PatientRecord(patient_id="S1", fractions=34, total_dose_gy=51,
+                       rt_start_date=start.isoformat(), last_follow_up_date="2021-01-01",
+                       initial_treatment="surgery")
+    # dated values (days -14, 91, 182, 273): two rises -> failure on day 273
+    psa = tuple(PsaRecord(patient_id="S1", date=start + dt.timedelta(days=d), psa_ng_ml=v)
+                for d, v in ((-14, 1.0), (91, 0.2), (182, 0.3), (273, 0.4)))
+    b = outcomes_report(Cohort(patients=(pt,), psa=psa)).groups[0].endpoints["bpfs"]
+    assert (b.n, b.events) == (1, 1)
+    assert b.median_months == pytest.approx(273 / DPM, rel=1e-15)
+    # a cohort built in code with a PSA after death: an error naming the patient
+    dead = PatientRecord(patient_id="D1", fractions=34, total_dose_gy=51, os_months=6,
+                         os_event=1, initial_treatment="surgery")
+    late = (PsaRecord(patient_id="D1", days=91, psa_ng_ml=0.5),
+            PsaRecord(patient_id="D1", days=300, psa_ng_ml=0.4))
+    with pytest.raises(RecordError, match="bPFS of patient 'D1': PSA value on day 300 is "
+                       "after death"):
+        outcomes_report(Cohort(patients=(dead,), psa=late))
