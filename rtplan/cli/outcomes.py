@@ -43,8 +43,8 @@ def register(subparsers) -> None:
                         "PSA over nadir + 2 ng/ml (strict) after definitive RT, two "
                         "consecutive rises after prostatectomy; phoenix = >= nadir + 2)")
     p.add_argument("--bpfs-censor-death", action="store_true",
-                   help="censor bPFS at death instead of counting death from any cause as "
-                        "an event (the default, as in progression-free survival)")
+                   help="death is not a bPFS event: censor at the last PSA after RT (default: "
+                        "death from any cause is an event, as in progression-free survival)")
     p.add_argument("--psa-band", type=float, default=0.0, metavar="PERCENT",
                    help="PSA changes within +-PERCENT count as unchanged in the PSA table "
                         "and the waterfall colours (default 0)")

@@ -314,7 +314,8 @@ def bpfs_from_psa(
         Day of death (any cause) after RT start; None if alive or unknown.
     death_is_event : bool
         True (default): death from any cause is a bPFS event, as in progression-free
-        survival generally. False: death before failure censors at the death day.
+        survival generally. False: death is not an event; the patient is censored at
+        the last PSA value after RT start, the last day the biochemical status was known.
 
     Returns
     -------
@@ -332,8 +333,9 @@ def bpfs_from_psa(
     Event time = the earlier of the failure day (the day of the PSA value that
     establishes failure under ``rule``) and the death day. Without either the patient
     is censored at the last PSA value after RT start: failure can only be seen at a
-    measurement. With ``death_is_event=False`` a death before failure censors at the
-    death day instead.
+    measurement. With ``death_is_event=False`` death is not an event and the patient is
+    censored at the last PSA value after RT start (not at the death day: between the last
+    PSA and death, biochemical failure could have gone unobserved).
 
     Examples
     --------
@@ -348,7 +350,7 @@ def bpfs_from_psa(
     (12.0, 1)
     >>> bpfs_from_psa([-14, 91, 182.625], [3.0, 0.5, 0.4], "phoenix", death_day=365.25,
     ...               death_is_event=False)
-    (12.0, 0)
+    (6.0, 0)
     """
     d = np.asarray(days, dtype=float).ravel()
     post = d[d > 0]
@@ -372,8 +374,8 @@ def bpfs_from_psa(
             )
     if f.failed and (death_day is None or f.day <= death_day):
         day, event = f.day, 1
-    elif death_day is not None:
-        day, event = death_day, int(bool(death_is_event))
+    elif death_day is not None and death_is_event:
+        day, event = death_day, 1
     else:
         day, event = float(post.max()), 0
     return day / DAYS_PER_MONTH, event

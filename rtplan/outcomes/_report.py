@@ -398,7 +398,7 @@ def outcomes_report(
         group vs the first group (needs the ``stats`` extra: statsmodels).
     bpfs_death_is_event : bool
         True (default): death from any cause is a bPFS event (progression-free
-        survival); False: death before failure censors at the death day.
+        survival); False: death is not an event (censored at the last PSA after RT).
 
     Returns
     -------
@@ -702,7 +702,8 @@ def _methods_text(rep: OutcomesReport) -> str:
     )
     death = (
         "death from any cause is an event" if rep.bpfs_death_is_event
-        else "a death before failure censors at the death day"
+        else "death is not an event: patients are censored at the last PSA value after "
+        "the start of radiotherapy"
     )
     return (
         "Kaplan-Meier estimates with Greenwood variance; 95 % confidence intervals on the "

@@ -117,7 +117,8 @@ def test_rule_names_and_bpfs_months():
     [
         # the audit's case: death on day 200 after the last PSA (day 180), no failure
         ([-14, 91, 180], [3, 0.5, 0.4], "phoenix", 200, True, (200 / 30.4375, 1)),
-        ([-14, 91, 180], [3, 0.5, 0.4], "phoenix", 200, False, (200 / 30.4375, 0)),
+        # death not an event: censored at the last PSA (day 180), not at death
+        ([-14, 91, 180], [3, 0.5, 0.4], "phoenix", 200, False, (180 / 30.4375, 0)),
         # alive, no failure: censored at the last PSA after RT (day 180)
         ([-14, 91, 180], [3, 0.5, 0.4], "phoenix", None, True, (180 / 30.4375, 0)),
         # failure (2.5 >= 0.5 + 2) on day 180 before death on day 300: failure wins

@@ -208,7 +208,7 @@ def test_methods_text_states_the_definitions():
                    "is not an event", "clinical order <10, 10-24, >24"):
         assert phrase in md, phrase
     md = report_markdown(outcomes_report(_bpfs_cohort(), bpfs_death_is_event=False))
-    assert "a death before failure censors at the death day" in md
+    assert "death is not an event: patients are censored at the last PSA value" in md
 
 
 def test_cli_bpfs_censor_death_flag(tmp_path, capsys):
