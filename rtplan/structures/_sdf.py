@@ -41,6 +41,15 @@ Distance to a sampled surface (``_redistance``)
    Exact for spheres and planes; measured within 0.06 mm on the issue's sphere cases.
 4. Outside the band the distance to the nearest interface cell centre is kept: it has
    the right sign, which is all booleans, masks and later margins need there.
+
+Masks drawn on another grid (``sdf_from_foreign_mask``)
+-------------------------------------------------------
+A PET delineation stands for the union of its PET voxel boxes (4 mm), moved rigidly into
+CT space. Its cells are classified directly on the working lattice (each cell centre
+mapped into the PET grid, nearest voxel), never on CT voxels, whose 1.5 mm pixels would
+quantise the 4 mm boxes. Near the surface the field is then the exact distance to the
+box union (rigid motions keep distances, so it is measured on the PET grid, over the
+boxes around the containing voxel); elsewhere the lattice distance of ``_mask_phi``.
 """
 
 from __future__ import annotations
@@ -762,6 +771,19 @@ def _min_width(grid: Grid, axis: int) -> float:
     return float(grid.spacing_mm[axis])
 
 
+def _mask_voxel(
+    mask_grid: Grid,
+    a_row: NDArray[np.float64],
+    b_k: float,
+    k: int,
+    local: Sequence[NDArray[np.float64]],
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Mask-local coordinate (mm) along mask axis ``k`` of CT-local points (per-axis
+    arrays, broadcast), and the index of the mask voxel containing them (unclipped)."""
+    ml = b_k + a_row[0] * local[0] + a_row[1] * local[1] + a_row[2] * local[2]
+    return ml, np.floor(_frac_index(mask_grid, k, ml) + 0.5).astype(np.int64)
+
+
 def _box_union_distance(
     member: NDArray[np.bool_],
     offset: NDArray[np.int64],
@@ -924,20 +946,16 @@ def sdf_from_foreign_mask(
         if np.any(stop <= start):
             continue
         axes = [base[a] + np.arange(start[a], stop[a]) * h[a] for a in range(3)]
-        ml = [
-            b_vec[k]
-            + a_mat[k, 0] * axes[0][:, None, None]
-            + a_mat[k, 1] * axes[1][None, :, None]
-            + a_mat[k, 2] * axes[2][None, None, :]
-            for k in range(3)
-        ]
-        vox = np.stack(
-            [np.floor(_frac_index(mask_grid, k, ml[k]) + 0.5).astype(np.int64) for k in range(3)]
-        )
-        rel = vox - off[:, None, None, None]
-        ok = np.all((rel >= 0) & (rel < np.asarray(sub.shape)[:, None, None, None]), axis=0)
-        safe = np.where(ok, rel, 0)
-        in_mask = ok & sub[safe[0], safe[1], safe[2]]
+        grid_axes = [axes[0][:, None, None], axes[1][None, :, None], axes[2][None, None, :]]
+        in_mask = np.ones(tuple(int(b - a) for a, b in zip(start, stop, strict=True)), bool)
+        rel = []
+        for k in range(3):  # one axis at a time: 3 index arrays of the box at most
+            _, vox_k = _mask_voxel(mask_grid, a_mat[k], b_vec[k], k, grid_axes)
+            r_k = vox_k - off[k]
+            in_mask &= (r_k >= 0) & (r_k < sub.shape[k])
+            rel.append(np.clip(r_k, 0, sub.shape[k] - 1))
+        in_mask &= sub[rel[0], rel[1], rel[2]]
+        del rel
         in_ct = [_nearest_index(grid, a, axes[a]) >= 0 for a in range(3)]
         fine = in_mask & in_ct[0][:, None, None] & in_ct[1][None, :, None] & in_ct[2][None, None, :]
         if not fine.any():
@@ -946,12 +964,14 @@ def sdf_from_foreign_mask(
         # exact distance to the box union near the surface
         reach_mm = 3.5 * float(h.max())
         sel = np.nonzero(np.abs(phi) <= 3.0 * float(h.max()))
-        pts = np.stack([ml[k][sel] for k in range(3)])
+        local = [axes[a][sel[a]] for a in range(3)]
+        pts, vox = zip(*(_mask_voxel(mask_grid, a_mat[k], b_vec[k], k, local) for k in range(3)),
+                       strict=True)
         reach = [1 + int(np.floor(reach_mm / s_m[a])) for a in range(3)]
-        d = _box_union_distance(sub, off, mask_grid, in_mask[sel],
-                                pts, vox[(slice(None), *sel)], reach)
+        d = _box_union_distance(sub, off, mask_grid, in_mask[sel], np.stack(pts),
+                                np.stack(vox), reach)
         exact = np.where(in_mask[sel], -d, d)
-        exact = np.maximum(exact, _box_sdf([axes[a][sel[a]] for a in range(3)], ct_lo, ct_hi))
+        exact = np.maximum(exact, _box_sdf(local, ct_lo, ct_hi))
         inside = fine[sel]
         exact = np.where(inside, np.minimum(exact, -1e-6), np.maximum(exact, 0.0))
         phi[sel] = np.where(d <= reach_mm, exact, phi[sel]).astype(np.float32)
