@@ -10,6 +10,11 @@ about an oblique axis plus a translation. Also: the bladder exclusion ROI (an RT
 box of 60 contours drawn on CT slices) put on the PET grid through the inverse transform
 (``polygons_to_grid``).
 
+Note: PET-delineated GTVs no longer go through ``resample_mask_nearest``; they are built
+on the distance-field lattice by ``sdf_from_foreign_mask`` (timed in
+``benchmarks/structures.py``). ``resample_mask_nearest`` remains the mask-to-grid
+resampler for other masks.
+
     .venv/bin/python benchmarks/pet_registration.py
 """
 
