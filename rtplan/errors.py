@@ -7,7 +7,7 @@ what to do next.
 
 The command line prints the message of an :class:`RTPlanError` without a traceback and
 exits with its :attr:`~RTPlanError.exit_code`: 2 for bad input (:class:`InputError` and
-its subclasses), 1 for anything else.
+its subclasses) and unwritable outputs (:class:`OutputError`), 1 for anything else.
 
 Examples
 --------
@@ -29,6 +29,7 @@ __all__ = [
     "InputError",
     "InvalidParameterError",
     "MissingDependencyError",
+    "OutputError",
     "OutputExistsError",
     "RTPlanError",
     "RecordError",
@@ -87,7 +88,13 @@ class GridMismatchError(GeometryError):
     """Two arrays or grids that must match do not."""
 
 
-class OutputExistsError(RTPlanError, FileExistsError):
+class OutputError(RTPlanError, OSError):
+    """An output cannot be written where asked (folder not writable, same as an input)."""
+
+    exit_code = 2
+
+
+class OutputExistsError(OutputError, FileExistsError):
     """An output file exists and overwriting was not requested."""
 
     exit_code = 2

@@ -7,9 +7,50 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rtplan.errors import OutputExistsError
+from rtplan.errors import OutputError, OutputExistsError, RTPlanError
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "check_writable"]
+__all__ = [
+    "atomic_write",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_not_input",
+    "check_writable",
+]
+
+
+def check_not_input(
+    output: str | os.PathLike[str], *inputs: str | os.PathLike[str] | None
+) -> Path:
+    """Return ``output`` as a Path; raise :class:`OutputError` if it is one of ``inputs``.
+
+    rtplan never modifies an input file, not even with ``--force``: an output that
+    resolves to the same file (or lies inside an input folder given as input) is refused.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> src = os.path.join(d, "RD.dcm")
+    >>> check_not_input(os.path.join(d, "RD_eqd2.dcm"), src).name
+    'RD_eqd2.dcm'
+    >>> check_not_input(os.path.join(d, ".", "RD.dcm"), src)
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.OutputError: output '...RD.dcm' is also an input (...): rtplan never ...
+    """
+    out = Path(output)
+    target = out.resolve()
+    for item in inputs:
+        if item is None:
+            continue
+        src = Path(item).resolve()
+        if target == src or (src.is_dir() and src in target.parents):
+            raise OutputError(
+                f"output '{out}' is also an input{' folder' if src.is_dir() else ''} "
+                f"('{item}'): rtplan never overwrites its inputs, even with --force; "
+                "choose another output path"
+            )
+    return out
 
 
 def check_writable(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
@@ -53,8 +94,11 @@ def atomic_write(
     'hi'
     """
     dest = check_writable(path, overwrite=overwrite)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise _output_error(dest, exc) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -64,10 +108,20 @@ def atomic_write(
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, dest)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and not isinstance(exc, RTPlanError):
+            raise _output_error(dest, exc) from exc
         raise
     return dest
+
+
+def _output_error(dest: Path, exc: OSError) -> OutputError:
+    why = exc.strerror or str(exc)
+    return OutputError(
+        f"cannot write '{dest}': {why}: check that the folder '{dest.parent}' can be "
+        "created and written to, or choose another output path"
+    )
 
 
 def atomic_write_text(
