@@ -136,6 +136,7 @@ def _run_equivalent(args: argparse.Namespace) -> int:
         eqd2,
         evaluate,
         fractions_for_target,
+        lq_validity_warnings,
     )
 
     model = _model(args)
@@ -160,10 +161,13 @@ def _run_equivalent(args: argparse.Namespace) -> int:
         reference = evaluate(args.schedule, ab, model=model)
         target = {"target_bed_gy": reference.bed_gy}
         ab = reference.alpha_beta_gy
-    elif args.target_bed is not None:
-        target = {"target_bed_gy": args.target_bed}
     else:
-        target = {"target_eqd2_gy": args.target_eqd2}
+        # USC: the alpha/beta implied by its parameters (as with a reference schedule)
+        ab = model.resolve_alpha_beta(ab)
+        if args.target_bed is not None:
+            target = {"target_bed_gy": args.target_bed}
+        else:
+            target = {"target_eqd2_gy": args.target_eqd2}
 
     out: dict[str, Any]
     if args.fractions is not None:
@@ -171,38 +175,53 @@ def _run_equivalent(args: argparse.Namespace) -> int:
             raise InvalidParameterError(f"--fractions must be >= 1, got {args.fractions}")
         d = dose_per_fraction_for_target(args.fractions, ab, model=model, **target)
         n = args.fractions
+        e = float(eqd2(d * n, n, ab, model=model))
+        b = float(bed_fn(d * n, n, ab, model=model))
         out = {
             "fractions": n,
             "dose_per_fraction_gy": d,
             "total_dose_gy": d * n,
-            "eqd2_gy": float(eqd2(d * n, n, ab, model=model)),
-            "bed_gy": float(bed_fn(d * n, n, ab, model=model)),
+            "eqd2_gy": e,
+            "bed_gy": b,
+            "target_eqd2_gy": e,
+            "target_bed_gy": b,
         }
+        warnings = lq_validity_warnings(d, model)
     else:
         sol = fractions_for_target(args.dose_per_fraction, ab, model=model, **target)
+        # `fractions` is a deliverable whole number (the smallest that reaches the
+        # target); the real-valued solution is `fractions_exact`.
+        chosen = next(o for o in sol.options if o.fractions == sol.fractions_needed)
         out = {
-            "fractions": sol.fractions_exact,
-            "dose_per_fraction_gy": sol.dose_per_fraction_gy,
-            "total_dose_gy": sol.fractions_exact * sol.dose_per_fraction_gy,
-            "eqd2_gy": sol.target_eqd2_gy,
-            "bed_gy": sol.target_bed_gy,
+            "fractions": chosen.fractions,
+            "dose_per_fraction_gy": chosen.dose_per_fraction_gy,
+            "total_dose_gy": chosen.total_dose_gy,
+            "eqd2_gy": chosen.eqd2_gy,
+            "bed_gy": chosen.bed_gy,
+            "fractions_exact": sol.fractions_exact,
+            "target_eqd2_gy": sol.target_eqd2_gy,
+            "target_bed_gy": sol.target_bed_gy,
             "options": [o.model_dump() for o in sol.options],
         }
+        warnings = list(sol.warnings)
     out["alpha_beta_gy"] = ab
     out["model"] = model.name
+    out["warnings"] = warnings
     if reference is not None:
         out["reference"] = reference.model_dump()
     if args.json:
         print_json(out)
         return 0
-    print(f"model: {model.describe()}, alpha/beta {ab:g} Gy")
+    print(f"model: {model.describe()}, alpha/beta {ab:g} Gy"
+          + (" (implied by the USC parameters)" if model.name == "usc" else ""))
     if reference is not None:
         print(
             f"reference {reference.schedule}: BED {_f(reference.bed_gy)} Gy, "
             f"EQD2 {_f(reference.eqd2_gy)} Gy"
         )
     else:
-        print(f"target: BED {_f(out['bed_gy'])} Gy, EQD2 {_f(out['eqd2_gy'])} Gy")
+        print(f"target: BED {_f(out['target_bed_gy'])} Gy, "
+              f"EQD2 {_f(out['target_eqd2_gy'])} Gy")
     if args.fractions is not None:
         print(
             f"equivalent: {out['fractions']} x {out['dose_per_fraction_gy']:.4f} Gy = "
@@ -211,7 +230,9 @@ def _run_equivalent(args: argparse.Namespace) -> int:
     else:
         print(
             f"fractions of {out['dose_per_fraction_gy']:g} Gy needed: "
-            f"{out['fractions']:.3f} (exact)"
+            f"{out['fractions_exact']:.3f} (exact); smallest whole number reaching the "
+            f"target: {out['fractions']} x {out['dose_per_fraction_gy']:g} Gy = "
+            f"{out['total_dose_gy']:g} Gy (EQD2 {_f(out['eqd2_gy'])} Gy)"
         )
         print(
             format_table(
@@ -223,6 +244,8 @@ def _run_equivalent(args: argparse.Namespace) -> int:
                 ],
             )
         )
+    for w in warnings:
+        print(f"warning (solved schedule): {w}")
     if reference is not None:
         for w in reference.warnings:
             print(f"warning (reference): {w}")
@@ -385,8 +408,12 @@ def register(sub: Any) -> None:
         description=(
             "Find the schedule equivalent (same BED, hence same EQD2) to a reference "
             "SCHEDULE or to a target EQD2/BED (Gy): with --fractions N, the dose per "
-            "fraction (Gy); with --dose-per-fraction D (Gy), the number of fractions "
-            "(exact, and the whole numbers around it with their EQD2)."
+            "fraction (Gy); with --dose-per-fraction D (Gy), the number of fractions: "
+            "'fractions' is the smallest whole number that reaches the target, "
+            "'fractions_exact' the real-valued solution, and 'options' the whole numbers "
+            "around it with their EQD2. --json also gives target_eqd2_gy, target_bed_gy "
+            "and warnings (LQ above 10 / 18 Gy per fraction in the solved schedule). "
+            "With --model usc the alpha/beta implied by its parameters is used."
         ),
         example="rtplan equivalent 37.5/5 --fractions 3 --alpha-beta 1.5\n"
         "rtplan equivalent --target-eqd2 78 --fractions 20 --alpha-beta 1.5\n"

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from rtplan.errors import InvalidParameterError
+from rtplan.radiobiology.analysis import lq_validity_warnings
 from rtplan.radiobiology.formulas import _check_alpha_beta, bed, eqd2
 from rtplan.radiobiology.models import LQ, LQL, USC
 from rtplan.radiobiology.schedule import Fractionation
@@ -85,15 +86,24 @@ class FractionOption(BaseModel):
 
 
 class FractionsSolution(BaseModel):
-    """Fractions needed at a dose per fraction: the exact value and whole options."""
+    """Fractions needed at a dose per fraction: the exact value and whole options.
+
+    ``fractions_exact`` is the real solution (not a deliverable schedule);
+    ``fractions_needed`` is the smallest whole number of fractions whose BED reaches the
+    target (the exact value rounded up, unless it is a whole number to within 1e-9);
+    ``options`` are the whole numbers just below and above the exact value.
+    ``warnings`` are the LQ-validity warnings for the dose per fraction.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     fractions_exact: float
+    fractions_needed: int
     dose_per_fraction_gy: float
     target_bed_gy: float
     target_eqd2_gy: float
     options: list[FractionOption]
+    warnings: list[str] = Field(default_factory=list)
 
 
 def fractions_for_target(
@@ -106,16 +116,19 @@ def fractions_for_target(
 ) -> FractionsSolution:
     """Number of fractions of ``dose_per_fraction_gy`` that reaches a target EQD2/BED.
 
-    Returns the exact (real) number and the whole numbers below and above it with
-    their EQD2 and BED.
+    Returns the exact (real) number, the smallest whole number that reaches the target
+    (``fractions_needed``), the whole numbers below and above the exact value with
+    their EQD2 and BED, and LQ-validity warnings (above 10 and 18 Gy per fraction).
 
     Examples
     --------
     >>> s = fractions_for_target(3.0, 1.5, target_eqd2_gy=78.0)
-    >>> round(s.fractions_exact, 4), [o.fractions for o in s.options]
-    (20.2222, [20, 21])
+    >>> round(s.fractions_exact, 4), s.fractions_needed, [o.fractions for o in s.options]
+    (20.2222, 21, [20, 21])
     >>> round(s.options[0].eqd2_gy, 2)
     77.14
+    >>> len(fractions_for_target(12.0, 1.5, target_eqd2_gy=100.0).warnings)
+    1
     """
     model = _LQ if model is None else model
     d = float(dose_per_fraction_gy)
@@ -126,7 +139,13 @@ def fractions_for_target(
     ab = _check_alpha_beta(alpha_beta_gy, model)
     target = _target_bed(target_eqd2_gy, target_bed_gy, ab, model)
     n_exact = target / float(model.bed_per_fraction(d, ab))
-    whole = sorted({max(1, math.floor(n_exact)), max(1, math.ceil(n_exact))})
+    nearest = round(n_exact)
+    if nearest >= 1 and abs(n_exact - nearest) <= 1e-9 * max(1.0, n_exact):
+        n_exact_whole = float(nearest)  # a whole number up to rounding error
+    else:
+        n_exact_whole = n_exact
+    needed = max(1, math.ceil(n_exact_whole))
+    whole = sorted({max(1, math.floor(n_exact_whole)), needed})
     options = [
         FractionOption(
             fractions=n,
@@ -140,10 +159,12 @@ def fractions_for_target(
     per_gy_2 = float(model.bed_per_fraction(2.0, ab)) / 2.0
     return FractionsSolution(
         fractions_exact=n_exact,
+        fractions_needed=needed,
         dose_per_fraction_gy=d,
         target_bed_gy=target,
         target_eqd2_gy=target / per_gy_2,
         options=options,
+        warnings=lq_validity_warnings(d, model),
     )
 
 

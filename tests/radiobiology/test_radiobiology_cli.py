@@ -108,11 +108,92 @@ def test_equivalent_solve_fractions(capsys):
     code, out, _ = run(capsys, "equivalent", "--target-eqd2", "78", "--dose-per-fraction",
                        "3", "--alpha-beta", "1.5", "--json")
     d = json.loads(out)
-    assert code == 0 and d["fractions"] == pytest.approx(182 / 9)
+    # hand: target BED 78 (1 + 2/1.5) = 182 Gy; one 3 Gy fraction: 3 (1 + 3/1.5) = 9 Gy
+    assert code == 0 and d["fractions_exact"] == pytest.approx(182 / 9)
+    # `fractions` is a deliverable schedule: the smallest whole number reaching 182 Gy
+    assert d["fractions"] == 21 and isinstance(d["fractions"], int)
+    assert d["total_dose_gy"] == pytest.approx(63.0)
+    assert d["bed_gy"] == pytest.approx(21 * 9.0)
+    assert d["eqd2_gy"] == pytest.approx(63 * (3 + 1.5) / (2 + 1.5))  # 81 Gy
+    assert d["target_eqd2_gy"] == pytest.approx(78.0)
+    assert d["target_bed_gy"] == pytest.approx(182.0)
     assert [o["fractions"] for o in d["options"]] == [20, 21]
+    assert d["warnings"] == []
     code, out, _ = run(capsys, "equivalent", "--target-eqd2", "78", "--dose-per-fraction",
                        "3", "--alpha-beta", "1.5")
-    assert code == 0 and "20.222" in out
+    assert code == 0 and "20.222" in out and "21 x 3 Gy = 63 Gy" in out
+
+
+def test_equivalent_solve_fractions_whole_exact_solution(capsys):
+    # hand: 60 Gy EQD2 at a/b 3 is BED 100 Gy; 2 Gy fractions give 10/3 Gy each: 30 fx
+    code, out, _ = run(capsys, "equivalent", "--target-eqd2", "60", "--dose-per-fraction",
+                       "2", "--alpha-beta", "3", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["fractions"] == 30 and d["eqd2_gy"] == pytest.approx(60.0)
+    assert d["fractions_exact"] == pytest.approx(30.0, abs=1e-9)
+
+
+USC_ARGS = ("--model", "usc", "--usc-alpha", "0.33", "--usc-d0-gy", "1.25", "--usc-dq-gy", "1.8")
+
+
+def usc_dose_per_fraction_for_eqd2(eqd2_gy, n):
+    """Park 2008 USC solved by hand: a/b = 4 a D0 Dq / (1 - a D0)^2, D_T = 2 Dq / (1 - a D0).
+
+    EQD2 -> BED through 2 Gy fractions (below D_T: LQ); above D_T the one-fraction BED
+    is (d - Dq) / (a D0), so d = BED/n * a D0 + Dq.
+    """
+    a, d0, dq = 0.33, 1.25, 1.8
+    ab = 4 * a * d0 * dq / (1 - a * d0) ** 2
+    dt = 2 * dq / (1 - a * d0)
+    per_fx = eqd2_gy * (1 + 2 / ab) / n
+    assert per_fx > dt * (1 + dt / ab)  # on the linear part
+    return per_fx * a * d0 + dq, ab
+
+
+def test_equivalent_usc_target_without_reference(capsys):
+    d_ref, ab = usc_dose_per_fraction_for_eqd2(60.0, 5)
+    assert d_ref == pytest.approx(7.9005, abs=5e-5)  # hand value quoted in the audit
+    code, out, err = run(capsys, "equivalent", "--target-eqd2", "60", "--fractions", "5",
+                         *USC_ARGS, "--json")
+    d = json.loads(out)
+    assert code == 0, err
+    assert d["alpha_beta_gy"] == pytest.approx(ab) and d["alpha_beta_gy"] == pytest.approx(
+        8.60, abs=0.01)
+    assert d["dose_per_fraction_gy"] == pytest.approx(d_ref, rel=1e-12)
+    assert d["total_dose_gy"] == pytest.approx(5 * d_ref, rel=1e-12)
+    assert d["eqd2_gy"] == pytest.approx(60.0) and d["model"] == "usc"
+    assert d["warnings"] == []  # not an LQ extrapolation
+    code, out, err = run(capsys, "equivalent", "--target-eqd2", "60", "--fractions", "5",
+                         *USC_ARGS)
+    assert code == 0 and "Traceback" not in err
+    assert "alpha/beta 8.6048 Gy" in out and "5 x 7.9005 Gy" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "dose_per_fraction_gy", "limit"),
+    [
+        # 37.5/5 at a/b 1.5: BED 225 = d (1 + d/1.5) -> d = 0.75 (sqrt(601) - 1) = 17.64
+        (["37.5/5", "--fractions", "1", "--alpha-beta", "1.5"],
+         0.75 * (601 ** 0.5 - 1), "above 10 Gy"),
+        # at a/b 3: BED 131.25 = d (1 + d/3) -> d = 1.5 (sqrt(176) - 1) = 18.40
+        (["37.5/5", "--fractions", "1", "--alpha-beta", "3"],
+         1.5 * (176 ** 0.5 - 1), "above 18 Gy"),
+        (["--target-eqd2", "100", "--dose-per-fraction", "12", "--alpha-beta", "1.5"],
+         12.0, "above 10 Gy"),
+        (["--target-eqd2", "100", "--dose-per-fraction", "20", "--alpha-beta", "1.5"],
+         20.0, "above 18 Gy"),
+    ],
+)
+def test_equivalent_warns_for_the_solved_schedule(capsys, argv, dose_per_fraction_gy, limit):
+    code, out, _ = run(capsys, "equivalent", *argv, "--json")
+    d = json.loads(out)
+    assert code == 0
+    assert d["dose_per_fraction_gy"] == pytest.approx(dose_per_fraction_gy, rel=1e-12)
+    assert len(d["warnings"]) == 1 and limit in d["warnings"][0]
+    if "reference" in d:
+        assert d["reference"]["warnings"] == []  # 7.5 Gy per fraction: no warning
+    code, out, _ = run(capsys, "equivalent", *argv)
+    assert code == 0 and "warning (solved schedule)" in out and limit in out
 
 
 def test_compare_default_four_presets(capsys):
