@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from rtplan._shared.io import check_not_input
 from rtplan._shared.table import format_table
 from rtplan.cli.options import add_force, add_json, new_command, print_json
 from rtplan.errors import InputError, InvalidParameterError, from_validation_error
@@ -29,6 +30,25 @@ def _float(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _non_negative_float(text: str) -> float:
+    v = _float(text)
+    if not v >= 0:
+        raise argparse.ArgumentTypeError(f"expected a dose >= 0 Gy, got {text!r}")
+    return v
+
+
+def _percent(text: str) -> float:
+    v = _float(text)
+    if not 0 <= v <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage 0-100, got {text!r}")
+    return v
+
+
+def _print_warnings(warnings: Any) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def _add_input_options(p: argparse.ArgumentParser, *, many: bool = False) -> None:
@@ -110,8 +130,17 @@ def _masks(args: argparse.Namespace, spec: Any, dose: Any):
     ss = read_rtstruct(args.structures)
     names = [ss.roi(n).name for n in spec.roi_alpha_beta_gy]
     _check_frame(ss, dose)
-    masks = roi_masks(ss, dose.grid, names)
-    return {n: masks[ss.roi(n).name] for n in spec.roi_alpha_beta_gy}
+    masks = {}
+    for asked, name in zip(spec.roi_alpha_beta_gy, names, strict=True):
+        try:
+            masks[asked] = roi_masks(ss, dose.grid, [name], allow_empty=False)[name]
+        except InputError as exc:
+            raise InputError(
+                f"--alpha-beta-roi {asked}={spec.roi_alpha_beta_gy[asked]:g}: {exc}. No "
+                "voxel would get this alpha/beta: correct the ROI or the dose grid, or "
+                "drop this option"
+            ) from None
+    return masks
 
 
 def _check_frame(ss: Any, dose: Any) -> None:
@@ -141,6 +170,7 @@ def _description(spec: Any, quantity: str, fractions: int | str) -> tuple[str, s
 def _run_eqd2(args: argparse.Namespace) -> int:
     from rtplan.dose import eqd2_dose, write_rtdose
 
+    check_not_input(args.output, args.rtdose, args.plan, args.structures)
     spec = _spec(args)
     dose = _read(args.rtdose, args.fractions, args.plan, args)
     if dose.fractions is None:
@@ -148,6 +178,7 @@ def _run_eqd2(args: argparse.Namespace) -> int:
     masks = _masks(args, spec, dose)
     quantity = "BED" if args.bed else "EQD2"
     out = eqd2_dose(dose, spec, masks, quantity=quantity)
+    _print_warnings(out.warnings)
     short, long = _description(spec, quantity, dose.fractions)
     path = write_rtdose(
         args.output, out, description=short, comment=long, overwrite=args.force,
@@ -157,6 +188,8 @@ def _run_eqd2(args: argparse.Namespace) -> int:
         "input": str(args.rtdose), "output": str(path), "quantity": quantity,
         "fractions": dose.fractions, "alpha_beta": spec.model_dump(mode="json"),
         "max_physical_gy": dose.max_gy, "max_gy": out.max_gy,
+        "max_dose_per_fraction_gy": dose.max_gy / dose.fractions,
+        "warnings": list(out.warnings),
     }
     if args.json:
         print_json(summary)
@@ -172,12 +205,31 @@ def _run_dvh(args: argparse.Namespace) -> int:
     from rtplan.dose import eqd2_dose, structure_dvhs
     from rtplan.structures.rtstruct import read_rtstruct
 
+    if not args.eqd2:
+        given = [opt for opt, on in (
+            ("--alpha-beta", args.alpha_beta is not None),
+            ("--alpha-beta-roi", bool(args.alpha_beta_roi)),
+            ("--bed", args.bed),
+            ("--priority", bool(args.priority)),
+            ("--overlap", args.overlap != "lowest"),
+        ) if on]
+        if given:
+            raise InputError(
+                f"{', '.join(given)} only apply to EQD2/BED DVHs: add --eqd2 (with "
+                "--fractions N or --plan RTPLAN), or leave them out for physical-dose DVHs"
+            )
+    if (args.curve or args.differential) and not args.json:
+        raise InputError("--curve and --differential add the curves to the JSON output: "
+                         "add --json (or use --plot FILE for a picture)")
+    if args.plot:
+        check_not_input(args.plot, args.rtdose, args.structures, args.plan)
     if not args.eqd2:  # no conversion: a DVH of an EQD2 (EFFECTIVE) grid is fine
         args.allow_effective = True
     dose = _read(args.rtdose, args.fractions, args.plan, args)
     ss = read_rtstruct(args.structures)
     _check_frame(ss, dose)
     quantity = dose.dose_type.lower()
+    warnings: list[str] = []
     if args.eqd2:
         if args.alpha_beta is None:
             raise InputError("--eqd2 needs --alpha-beta (and --fractions or --plan)")
@@ -186,38 +238,48 @@ def _run_dvh(args: argparse.Namespace) -> int:
         spec = _spec(args)
         dose = eqd2_dose(dose, spec, _masks(args, spec, dose),
                          quantity="BED" if args.bed else "EQD2")
+        warnings = list(dose.warnings)
+        _print_warnings(warnings)
         quantity = ("BED " if args.bed else "EQD2 ") + spec.describe()
     names = args.roi or None
     dvhs = structure_dvhs(dose, ss, names, supersampling=args.supersampling)
     rows, records = [], []
+    extra = len(args.d_percent) + len(args.v_gy) + len(args.geud_a)
     for name, h in dvhs.items():
         if h.dose_gy.size == 0:
-            rows.append([name, "0", "-", "-", "-", "-", "-", "-"])
+            rows.append([name, "0", "-", "-", "-", "-", "-", "-"] + ["-"] * extra)
             records.append({"name": name, "volume_cm3": 0.0})
             continue
         st = h.statistics()
         rec: dict[str, Any] = st.model_dump()
+        rec["d_percent_gy"] = {f"{x:g}": float(h.dose_at_percent_gy(x)) for x in args.d_percent}
         rec["v_gy"] = {f"{v:g}": float(h.volume_at_dose_cm3(v)) for v in args.v_gy}
         rec["v_gy_percent"] = {f"{v:g}": float(h.volume_at_dose_percent(v)) for v in args.v_gy}
         rec["geud_gy"] = {f"{a:g}": h.geud_gy(a) for a in args.geud_a}
         if args.json and args.curve:
             doses, vols = h.cumulative(args.bin_width_gy)
             rec["cumulative"] = {"dose_gy": doses.tolist(), "volume_cm3": vols.tolist()}
+        if args.json and args.differential:
+            edges, vols = h.differential(args.bin_width_gy)
+            rec["differential"] = {"bin_edges_gy": edges.tolist(),
+                                   "volume_cm3": vols.tolist()}
         records.append(rec)
         rows.append([
             name, f"{st.volume_cm3:.2f}", f"{st.min_gy:.2f}", f"{st.mean_gy:.2f}",
             f"{st.max_gy:.2f}", f"{st.d98_gy:.2f}", f"{st.d50_gy:.2f}", f"{st.d2_gy:.2f}",
-        ] + [f"{float(h.volume_at_dose_percent(v)):.1f}" for v in args.v_gy]
+        ] + [f"{float(h.dose_at_percent_gy(x)):.2f}" for x in args.d_percent]
+          + [f"{float(h.volume_at_dose_percent(v)):.1f}" for v in args.v_gy]
           + [f"{h.geud_gy(a):.2f}" for a in args.geud_a])
     if args.plot:
         _plot(args.plot, dvhs, quantity, args.force)
     if args.json:
         print_json({"dose": str(args.rtdose), "quantity": quantity,
-                    "supersampling": args.supersampling, "structures": records})
+                    "supersampling": args.supersampling, "structures": records,
+                    "warnings": warnings})
         return 0
     headers = ["ROI", "volume cm3", "min Gy", "mean Gy", "max Gy", "D98% Gy", "D50% Gy",
-               "D2% Gy"] + [f"V{v:g}Gy %" for v in args.v_gy] + [
-               f"gEUD a={a:g}" for a in args.geud_a]
+               "D2% Gy"] + [f"D{x:g}% Gy" for x in args.d_percent] + [
+               f"V{v:g}Gy %" for v in args.v_gy] + [f"gEUD a={a:g}" for a in args.geud_a]
     print(f"DVH of {args.rtdose} ({quantity}); ICRU 83: D98% near-minimum, D2% near-maximum")
     print(format_table(headers, rows))
     return 0
@@ -246,8 +308,11 @@ def _plot(path: str, dvhs: dict, quantity: str, force: bool) -> None:
 
 # ============================================================================ sum
 def _run_sum(args: argparse.Namespace) -> int:
-    from rtplan.dose import sum_courses_eqd2, write_rtdose
+    from rtplan.dose import sum_courses_eqd2_report, write_rtdose
 
+    reg_files = [t.partition("=")[2].strip() or None for t in args.registration or []]
+    check_not_input(args.output, *args.rtdose, *(args.plan or []), args.structures,
+                    *reg_files)
     n = len(args.rtdose)
     fx = args.fractions or []
     plans = args.plan or []
@@ -267,8 +332,10 @@ def _run_sum(args: argparse.Namespace) -> int:
     if not 0 <= args.recovery < 1:
         raise InvalidParameterError(f"--recovery must be in [0, 1), got {args.recovery}")
     regs = _registrations(args.registration or [], courses, args.rtdose)
-    total = sum_courses_eqd2(courses, spec, masks, recovery_fraction=args.recovery,
-                             registrations=regs)
+    report = sum_courses_eqd2_report(courses, spec, masks, recovery_fraction=args.recovery,
+                                     registrations=regs)
+    total = report.total
+    _print_warnings(report.warnings)
     fractions = "+".join(str(c.fractions) for c in courses)
     short = f"EQD2 sum LQ {spec.describe()} rec {args.recovery:g}"
     long = (
@@ -292,14 +359,32 @@ def _run_sum(args: argparse.Namespace) -> int:
                     "recovery_fraction": args.recovery, "max_gy": total.max_gy,
                     "alpha_beta": spec.model_dump(mode="json"),
                     "registrations": [{"course": i + 1, **t.describe()}
-                                      for i, t in sorted(regs.items())]})
+                                      for i, t in sorted(regs.items())],
+                    "coverage": [c.model_dump() for c in report.coverage],
+                    "warnings": report.warnings})
     else:
         print(f"EQD2 sum of {n} courses written to {path} (maximum {total.max_gy:.2f} Gy)")
         for i, t in sorted(regs.items()):
             print(f"  course {i + 1} -> common frame: rotation {t.rotation_deg:.2f} deg, "
                   f"translation {[round(float(v), 2) for v in t.translation_mm]} mm "
                   f"({t.source})")
+        print("outside each course's dose grid (counted as 0 Gy from that course):")
+        print(format_table(
+            ["course", "file", "common grid", "irradiated by last", *_mask_names(masks)],
+            [[c.course, Path(c.source).name if c.source else "-", _cov(c.grid),
+              "-" if c.course == n else _cov(c.last_course_dose),
+              *[_cov(c.rois[m]) for m in _mask_names(masks)]]
+             for c in report.coverage],
+        ))
     return 0
+
+
+def _mask_names(masks: dict[str, Any] | None) -> list[str]:
+    return list(masks or {})
+
+
+def _cov(u: Any) -> str:
+    return f"{u.percent:.3g} % ({u.volume_cm3:.4g} cm3)"
 
 
 _COURSE_LABELS = ("course",)
@@ -438,9 +523,11 @@ def register(sub: Any) -> None:
         "D50%, D2% (ICRU 83), V at given doses and gEUD. ROIs are sampled from their "
         "contours, --supersampling points per pixel along rows and columns, with the dose "
         "interpolated trilinearly.",
-        example="rtplan dose dvh RD.dcm --structures RS.dcm\n"
+        example="rtplan dose dvh RD.dcm --structures RS.dcm --d-percent 95\n"
         "rtplan dose dvh RD.dcm --structures RS.dcm --eqd2 --plan RP.dcm --alpha-beta 3 "
-        "--v-gy 20 --json",
+        "--v-gy 20 --json\n"
+        "rtplan dose dvh RD.dcm --structures RS.dcm --eqd2 --fractions 5 --alpha-beta 3 "
+        "--json --differential",
     )
     p.add_argument("rtdose", metavar="RTDOSE")
     p.add_argument("--structures", required=True, metavar="RTSTRUCT")
@@ -450,13 +537,21 @@ def register(sub: Any) -> None:
     _add_alpha_beta_options(p, required=False)
     p.add_argument("--supersampling", type=_positive_int, default=3, metavar="S",
                    help="in-plane samples per pixel along each axis (default 3)")
-    p.add_argument("--v-gy", type=_float, action="append", default=[], metavar="GY",
-                   help="report V at this dose, percent of volume (repeat)")
+    p.add_argument("--d-percent", type=_percent, action="append", default=[], metavar="X",
+                   help="report D_X%%: dose (Gy) received by at least X %% of the volume "
+                   "(repeat; D2/D50/D98 are always shown)")
+    p.add_argument("--v-gy", type=_non_negative_float, action="append", default=[],
+                   metavar="GY",
+                   help="report V at this dose (Gy, >= 0), percent of volume (repeat)")
     p.add_argument("--geud-a", type=_float, action="append", default=[], metavar="A",
                    help="report gEUD with this volume parameter a (repeat)")
-    p.add_argument("--curve", action="store_true", help="with --json: the cumulative curve")
+    p.add_argument("--curve", action="store_true",
+                   help="with --json: the cumulative DVH curve (cm3 receiving >= each dose)")
+    p.add_argument("--differential", action="store_true",
+                   help="with --json: the differential DVH (cm3 per dose bin, with bin "
+                   "edges in Gy)")
     p.add_argument("--bin-width-gy", type=_float, default=0.01, metavar="GY",
-                   help="dose step of --curve (default 0.01 Gy)")
+                   help="dose step of --curve and --differential (default 0.01 Gy)")
     p.add_argument("--plot", metavar="FILE", help="save the cumulative DVHs (png, pdf, svg)")
     add_force(p)
     add_json(p)

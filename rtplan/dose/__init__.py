@@ -12,6 +12,7 @@ from rtplan.dose.eqd2map import (
     alpha_beta_map,
     eqd2_dose,
     eqd2_map,
+    lq_dose_warnings,
     parse_alpha_beta,
 )
 from rtplan.dose.rtdose import (
@@ -21,15 +22,25 @@ from rtplan.dose.rtdose import (
     read_rtdose,
     write_rtdose,
 )
-from rtplan.dose.sum import resample_dose, sum_courses_eqd2
+from rtplan.dose.sum import (
+    CourseCoverage,
+    CourseSumReport,
+    UncoveredVolume,
+    resample_dose,
+    sum_courses_eqd2,
+    sum_courses_eqd2_report,
+)
 
 __all__ = [
     "DVH",
     "AlphaBetaSpec",
+    "CourseCoverage",
+    "CourseSumReport",
     "DVHStatistics",
     "DoseGrid",
     "OverlapPolicy",
     "RoiSamples",
+    "UncoveredVolume",
     "alpha_beta_map",
     "build_rtdose",
     "contour_planes",
@@ -38,6 +49,7 @@ __all__ = [
     "eqd2_dose",
     "eqd2_map",
     "fractions_from_rtplan",
+    "lq_dose_warnings",
     "parse_alpha_beta",
     "read_rtdose",
     "resample_dose",
@@ -45,5 +57,6 @@ __all__ = [
     "roi_samples",
     "structure_dvhs",
     "sum_courses_eqd2",
+    "sum_courses_eqd2_report",
     "write_rtdose",
 ]

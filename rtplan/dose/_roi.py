@@ -1,12 +1,21 @@
 """RTSTRUCT ROIs on a dose grid: masks (voxel centres) and supersampled dose samples.
 
 The contours of an ROI lie on the planes of the CT it was drawn on, which need not be
-the dose grid's frames. Masks (:func:`roi_masks`) give each dose frame the contours of
-the nearest contour plane, when that plane is within half the ROI's contour spacing
-(no shape interpolation between planes). DVH samples (:func:`roi_samples`) follow the
-contours instead: every contour plane stands for a slab one contour spacing thick, is
-sampled in-plane on a grid ``supersampling`` times finer than the dose grid's pixels,
-and the dose is interpolated trilinearly at every sample point.
+the dose grid's frames. Both functions use the same slab model of the ROI along the
+slice normal: every contour plane stands for a slab of thickness ``t`` centred on it,
+``[z_plane - t/2, z_plane + t/2)`` (closed below, open above, so that slabs tile without
+double counting), where ``t`` is the ROI's contour spacing (the smallest gap between its
+planes) or, for an ROI drawn on a single plane, the dose grid's frame spacing.
+
+* Masks (:func:`roi_masks`): each dose frame takes the contours of the contour plane
+  whose slab contains it, i.e. the nearest plane within ``t/2`` (no shape interpolation
+  between planes); in-plane, a voxel is inside when its centre is.
+* DVH samples (:func:`roi_samples`): every slab is sampled in-plane on a grid
+  ``supersampling`` times finer than the dose grid's pixels, with the dose interpolated
+  trilinearly at the contour plane; its volume is the slab's.
+
+So a single-plane ROI at z = 1.5 mm on dose frames z = 0, 3, 6 mm covers the frame at
+z = 0 in its mask ([0, 3) mm) and has the volume of one 3 mm slab in its DVH.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
-from rtplan.errors import InvalidParameterError
+from rtplan.errors import InputError, InvalidParameterError
 from rtplan.imaging.grid import Grid
 from rtplan.structures.rtstruct import (
     StructureSet,
@@ -32,6 +41,8 @@ __all__ = ["RoiSamples", "contour_planes", "roi_masks", "roi_samples"]
 
 #: Contours whose mean positions along the normal differ less than this share a plane.
 _PLANE_MERGE_MM = 0.05
+#: Tolerance (mm) on slab boundaries along the normal (rounding of positions).
+_SLAB_TOL_MM = 1e-6
 
 
 def _structure_set(source: str | os.PathLike[str] | StructureSet) -> StructureSet:
@@ -85,10 +96,68 @@ def _project(poly: NDArray[np.float64], grid: Grid, to_mm: float) -> NDArray[np.
     return poly + (to_mm - along)[:, None] * grid.direction[0]
 
 
+def slab_thickness_mm(spacing_mm: float | None, grid: Grid) -> float:
+    """Thickness (mm) of the slab each contour plane stands for (see the module notes)."""
+    return float(spacing_mm) if spacing_mm is not None else float(grid.spacing_mm[0])
+
+
+def _frame_planes(pos: NDArray[np.float64], frames: NDArray[np.float64],
+                  half_mm: float) -> NDArray[np.intp]:
+    """Index of the contour plane whose slab contains each frame, or -1."""
+    out = np.full(frames.shape, -1, dtype=np.intp)
+    if pos.size == 0:
+        return out
+    lower = pos - half_mm - _SLAB_TOL_MM
+    p = np.searchsorted(lower, frames, side="right") - 1
+    ok = p >= 0
+    pc = np.clip(p, 0, pos.size - 1)
+    ok &= frames < pos[pc] + half_mm - _SLAB_TOL_MM
+    out[ok] = pc[ok]
+    return out
+
+
+def _empty_reason(roi: StructureSetROI, grid: Grid) -> str:
+    """Why an ROI has no voxel on ``grid`` (for error messages)."""
+    if not roi.polygons_mm:
+        return "it has no contours in the RTSTRUCT"
+    pos, polys, spacing = contour_planes(roi, grid)
+    half = slab_thickness_mm(spacing, grid) / 2
+    frames = grid.slice_positions_mm
+    z0 = float(grid.origin_mm @ grid.direction[0])
+    assigned = _frame_planes(pos, frames, half)
+    what = "half its contour spacing" if spacing is not None else (
+        "half the dose frame spacing, as it is drawn on a single plane")
+    if not (assigned >= 0).any():
+        where = (
+            "outside the dose grid along the slice axis"
+            if pos[-1] + half < frames[0] or pos[0] - half > frames[-1]
+            else "between dose frames"
+        )
+        return (
+            f"its {pos.size} contour plane(s) at {z0 + pos[0]:.2f} to {z0 + pos[-1]:.2f} mm "
+            f"along the slice normal have no dose frame within {half:.2f} mm ({what}); the "
+            f"dose frames span {z0 + frames[0]:.2f} to {z0 + frames[-1]:.2f} mm: the ROI is "
+            f"{where}"
+        )
+    pts = np.concatenate([np.concatenate(polys[i]) for i in np.unique(assigned[assigned >= 0])])
+    rc = ((pts - grid.origin_mm) @ grid.direction.T)[:, 1:] / np.array(grid.spacing_mm[1:])
+    n_r, n_c = grid.shape[1:]
+    if (rc[:, 0].max() < -0.5 or rc[:, 0].min() > n_r - 0.5
+            or rc[:, 1].max() < -0.5 or rc[:, 1].min() > n_c - 0.5):
+        return "its contours lie outside the dose grid in-plane (rows/columns)"
+    return (
+        "no dose voxel centre lies inside its contours on the dose frames it reaches "
+        f"(it is smaller than the {grid.spacing_mm[1]:g} x {grid.spacing_mm[2]:g} mm "
+        "pixels or lies at the edge of the grid)"
+    )
+
+
 def roi_masks(
     source: str | os.PathLike[str] | StructureSet,
     grid: Grid,
     names: Sequence[str] | None = None,
+    *,
+    allow_empty: bool = True,
 ) -> dict[str, NDArray[np.bool_]]:
     """Boolean masks of RTSTRUCT ROIs on a (dose) grid, voxel-centre rule.
 
@@ -100,13 +169,23 @@ def roi_masks(
         Target grid, e.g. ``DoseGrid.grid``; contours need not lie on its frames.
     names
         ROIs to rasterise; default every ROI with contours.
+    allow_empty
+        When False, an ROI without any voxel on the grid is an error that says why (no
+        contours, no dose frame within reach, outside the grid in-plane, too small).
 
     Returns
     -------
     dict
         ROI name -> ``[slice, row, column]`` mask. Each frame takes the contours of
-        the nearest contour plane within half the ROI's contour spacing (within 0.1 mm
-        for an ROI with a single plane); in-plane, a voxel is inside when its centre is.
+        the contour plane whose slab ``[z - t/2, z + t/2)`` contains it, ``t`` being
+        the ROI's contour spacing, or the dose frame spacing for an ROI drawn on a
+        single plane (see the module notes: the same slabs as the DVH samples); in-plane,
+        a voxel is inside when its centre is.
+
+    Raises
+    ------
+    InputError
+        ``allow_empty=False`` and an ROI has no voxel on the grid.
 
     Examples
     --------
@@ -114,6 +193,15 @@ def roi_masks(
     >>> g = Grid((3, 30, 40), origin_mm=(-195, -145, -200), spacing_mm=(10, 10, 10))
     >>> int(roi_masks(get_path("rt_ss"), g, ["patient"])["patient"][0].sum())
     1200
+
+    A 20 x 20 mm square drawn on the single plane z = 1.5 mm, dose frames at z = 0, 3,
+    6 mm: the frame at z = 0 lies in its slab [0, 3) mm (8 x 8 pixel centres of 2.5 mm):
+
+    >>> sq = np.array([[-10, -10, 1.5], [10, -10, 1.5], [10, 10, 1.5], [-10, 10, 1.5]])
+    >>> roi = StructureSetROI(1, "Boost", "PTV", None, "", (sq,), "1.2.3")
+    >>> g = Grid((3, 16, 16), origin_mm=(-18.75, -18.75, 0), spacing_mm=(3, 2.5, 2.5))
+    >>> roi_masks(StructureSet((roi,), "", (), (), "", ""), g)["Boost"].sum(axis=(1, 2))
+    array([64,  0,  0])
     """
     ss = _structure_set(source)
     rois = [ss.roi(n) for n in names] if names is not None else [
@@ -123,22 +211,20 @@ def roi_masks(
     out: dict[str, NDArray[np.bool_]] = {}
     for roi in rois:
         pos, polys, spacing = contour_planes(roi, grid)
-        reach = 0.1 if spacing is None else spacing / 2 + 1e-6
+        half = slab_thickness_mm(spacing, grid) / 2
         projected = []
-        if pos.size:
-            nearest = np.clip(np.searchsorted(pos, frames), 1, max(pos.size - 1, 1))
-            for k, z in enumerate(frames):
-                if pos.size == 1:
-                    p = 0
-                else:
-                    hi = int(nearest[k])
-                    p = hi - 1 if abs(pos[hi - 1] - z) <= abs(pos[hi] - z) else hi
-                if abs(pos[p] - z) <= reach:
-                    projected += [_project(poly, grid, float(z)) for poly in polys[p]]
+        for k, p in enumerate(_frame_planes(pos, frames, half)):
+            if p >= 0:
+                projected += [_project(poly, grid, float(frames[k])) for poly in polys[p]]
         if projected:
-            out[roi.name] = rasterize_polygons(projected, grid, plane_tol_mm=0.01)
+            mask = rasterize_polygons(projected, grid, plane_tol_mm=0.01)
         else:
-            out[roi.name] = np.zeros(grid.shape, dtype=bool)
+            mask = np.zeros(grid.shape, dtype=bool)
+        if not allow_empty and not mask.any():
+            raise InputError(
+                f"ROI {roi.name!r} has no voxel on the dose grid: {_empty_reason(roi, grid)}"
+            )
+        out[roi.name] = mask
     return out
 
 
@@ -200,7 +286,7 @@ def roi_samples(
     if s < 1 or s > 16:
         raise InvalidParameterError(f"supersampling must be 1-16, got {supersampling!r}")
     pos, polys, spacing = contour_planes(roi, grid)
-    thickness = spacing if spacing is not None else grid.spacing_mm[0]
+    thickness = slab_thickness_mm(spacing, grid)
     dr, dc = grid.spacing_mm[1], grid.spacing_mm[2]
     area_mm2 = dr * dc / (s * s)
     doses: list[NDArray[np.float64]] = []

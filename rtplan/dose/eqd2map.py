@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from rtplan.dose.rtdose import DoseGrid
 from rtplan.errors import GridMismatchError, InputError, InvalidParameterError
 from rtplan.radiobiology import LQ, LQL, USC, bed, eqdx, get_tissue
+from rtplan.radiobiology.analysis import LQ_STRONG_WARN_GY, LQ_WARN_GY
 
 __all__ = [
     "AlphaBetaSpec",
@@ -27,6 +28,7 @@ __all__ = [
     "alpha_beta_map",
     "eqd2_dose",
     "eqd2_map",
+    "lq_dose_warnings",
     "parse_alpha_beta",
 ]
 
@@ -155,6 +157,13 @@ def alpha_beta_map(
             raise GridMismatchError(
                 f"mask of {n!r} has shape {masks[n].shape}, the grid {tuple(shape)}"
             )
+        if not masks[n].any():
+            raise InputError(
+                f"structure {n!r} has an alpha/beta ({float(roi_alpha_beta_gy[n]):g} Gy) but "
+                "its mask is empty: no voxel of the grid would get it. Check the structure "
+                "(rtplan.dose.roi_masks(..., allow_empty=False) says why it has no voxel) "
+                "or leave it out of the per-structure alpha/beta values"
+            )
     if policy is OverlapPolicy.LOWEST:
         order = sorted(roi_alpha_beta_gy, key=lambda n: -float(roi_alpha_beta_gy[n]))
     else:
@@ -239,6 +248,71 @@ def eqd2_map(
     return out
 
 
+def lq_dose_warnings(
+    dose_gy: ArrayLike,
+    fractions: int,
+    voxel_volume_mm3: float,
+    *,
+    model: Model | None = None,
+) -> list[str]:
+    """Warnings for LQ applied voxel by voxel above 10 (and 18) Gy per fraction.
+
+    Parameters
+    ----------
+    dose_gy
+        Total physical dose (Gy) per voxel.
+    fractions
+        Number of fractions.
+    voxel_volume_mm3
+        Volume of one voxel (mm3), e.g. ``grid.voxel_volume_mm3``.
+    model
+        Dose-response model; LQ-L and USC are meant for large doses per fraction and
+        get no warning.
+
+    Returns
+    -------
+    list of str
+        Empty when no voxel exceeds 10 Gy per fraction; otherwise a warning with the
+        largest dose per fraction and the volume (cm3) above 10 Gy per fraction, and a
+        stronger one with the volume above 18 Gy per fraction when there is any.
+
+    Examples
+    --------
+    One voxel of 2 x 2 x 3 mm3 (0.012 cm3) at 14.68 Gy in a single fraction:
+
+    >>> w = lq_dose_warnings(np.array([[[14.68, 5.0]]]), 1, 12.0)
+    >>> len(w), w[0][:57]
+    (1, 'LQ model used voxel by voxel up to 14.68 Gy per fraction:')
+    >>> "0.012 cm3 (1 voxels) above 10 Gy per fraction" in w[0]
+    True
+    """
+    if model is not None and not isinstance(model, LQ):
+        return []
+    d = np.asarray(dose_gy)
+    if d.size == 0:
+        return []
+    n = int(fractions)
+    max_fx = float(d.max()) / n
+    if not max_fx > LQ_WARN_GY:
+        return []
+    cc = float(voxel_volume_mm3) / 1000.0
+    k10 = int(np.count_nonzero(d > LQ_WARN_GY * n))
+    out = [
+        f"LQ model used voxel by voxel up to {max_fx:.4g} Gy per fraction: "
+        f"{k10 * cc:.4g} cm3 ({k10} voxels) above {LQ_WARN_GY:g} Gy per fraction, where "
+        "LQ extrapolation may overestimate the effect; consider LQ-L or USC there"
+    ]
+    k18 = int(np.count_nonzero(d > LQ_STRONG_WARN_GY * n))
+    if k18:
+        out.append(
+            f"LQ model used above {LQ_STRONG_WARN_GY:g} Gy per fraction in {k18 * cc:.4g} "
+            f"cm3 ({k18} voxels; up to {max_fx:.4g} Gy per fraction): the LQ model is not "
+            "validated there and likely overestimates the effect; use the EQD2 of these "
+            "voxels with great caution"
+        )
+    return out
+
+
 def eqd2_dose(
     dose: DoseGrid,
     spec: AlphaBetaSpec | float,
@@ -266,7 +340,14 @@ def eqd2_dose(
     Returns
     -------
     DoseGrid
-        Same grid and frame of reference, ``dose_type`` ``"EFFECTIVE"``.
+        Same grid and frame of reference, ``dose_type`` ``"EFFECTIVE"``; its
+        ``warnings`` are :func:`lq_dose_warnings` of the physical dose (LQ above 10 and
+        18 Gy per fraction: largest dose per fraction and the volume above, cm3).
+
+    Raises
+    ------
+    InputError
+        A structure of the spec without a mask, or with an empty one.
 
     Examples
     --------
@@ -298,7 +379,8 @@ def eqd2_dose(
     else:
         ab = parse_alpha_beta(spec)
     values = eqd2_map(dose.dose_gy, int(n), ab, quantity=quantity, model=model)
+    warnings = lq_dose_warnings(dose.dose_gy, int(n), dose.grid.voxel_volume_mm3, model=model)
     return DoseGrid(
         values, dose.grid, dose.frame_of_reference_uid, int(n), "EFFECTIVE",
-        dose.summation_type, dose.source, dose.dataset,
+        dose.summation_type, dose.source, dose.dataset, tuple(warnings),
     )

@@ -73,6 +73,9 @@ class DoseGrid:
         Path of the file read, or ``""``.
     dataset
         The source dataset without its pixel data (a template for writing), or None.
+    warnings
+        Warnings attached by the computation that made the grid (e.g. LQ used above
+        10 Gy per fraction in some voxels, see :func:`rtplan.dose.eqd2_dose`).
 
     Examples
     --------
@@ -90,6 +93,7 @@ class DoseGrid:
     summation_type: str = "PLAN"
     source: str = ""
     dataset: Dataset | None = None
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         d = np.asarray(self.dose_gy, dtype=float)
@@ -105,6 +109,7 @@ class DoseGrid:
         if self.fractions is not None and int(self.fractions) < 1:
             raise InvalidParameterError(f"fractions must be >= 1, got {self.fractions!r}")
         object.__setattr__(self, "dose_gy", d)
+        object.__setattr__(self, "warnings", tuple(str(w) for w in self.warnings))
         if self.fractions is not None:
             object.__setattr__(self, "fractions", int(self.fractions))
 

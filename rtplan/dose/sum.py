@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
 from rtplan.dose.eqd2map import AlphaBetaSpec, eqd2_dose
@@ -37,7 +39,14 @@ from rtplan.imaging.grid import Grid
 from rtplan.imaging.registration import RigidTransform
 from rtplan.radiobiology import LQ, LQL, USC
 
-__all__ = ["resample_dose", "sum_courses_eqd2"]
+__all__ = [
+    "CourseCoverage",
+    "CourseSumReport",
+    "UncoveredVolume",
+    "resample_dose",
+    "sum_courses_eqd2",
+    "sum_courses_eqd2_report",
+]
 
 Model = LQ | LQL | USC
 Registration = RigidTransform | ArrayLike
@@ -158,15 +167,22 @@ def resample_dose(
     >>> resample_dose(src, one, registration=shift, target_frame_uid="1.2.2").tolist()
     [[[1.0]]]
     """
-    src = dose.grid
     tf = None
     if registration is not None:
         tf = course_to_common(registration, dose.frame_of_reference_uid, target_frame_uid,
                               what=f"'{dose.source or 'the dose'}'")
-        if tf.is_identity:
-            tf = None
+    return _resample(dose, target, tf)[0]
+
+
+def _resample(
+    dose: DoseGrid, target: Grid, tf: RigidTransform | None
+) -> tuple[NDArray[np.float64], NDArray[np.bool_] | None]:
+    """Resampled dose and the target voxels inside the source grid (None: all)."""
+    src = dose.grid
+    if tf is not None and tf.is_identity:
+        tf = None
     if tf is None and (src is target or _same(src, target)):
-        return dose.dose_gy
+        return dose.dose_gy, None
     k, i, j = np.meshgrid(
         *(np.arange(n, dtype=float) for n in target.shape), indexing="ij"
     )
@@ -178,7 +194,79 @@ def resample_dose(
     coords = np.moveaxis(np.clip(idx, 0, np.array(src.shape) - 1), -1, 0)
     out = ndimage.map_coordinates(dose.dose_gy, coords, order=1, mode="nearest")
     out[~inside] = 0.0
-    return out
+    return out, inside
+
+
+class UncoveredVolume(BaseModel):
+    """Part of a region (the common grid, an ROI...) outside a course's dose grid."""
+
+    model_config = ConfigDict(frozen=True)
+
+    voxels: int
+    percent: float
+    volume_cm3: float
+
+    @classmethod
+    def of(cls, uncovered: NDArray[np.bool_], region: NDArray[np.bool_] | None,
+           voxel_volume_mm3: float) -> UncoveredVolume:
+        """Count ``uncovered`` voxels in ``region`` (None: the whole grid)."""
+        if region is None:
+            k, total = int(np.count_nonzero(uncovered)), uncovered.size
+        else:
+            k, total = int(np.count_nonzero(uncovered & region)), int(np.count_nonzero(region))
+        return cls(voxels=k, percent=100.0 * k / total if total else 0.0,
+                   volume_cm3=k * float(voxel_volume_mm3) / 1000.0)
+
+
+class CourseCoverage(BaseModel):
+    """How much of the common grid a course's dose grid does not cover.
+
+    Voxels of the common grid outside a course's grid (more than half a voxel beyond
+    its voxel centres, after registration) get 0 Gy from that course.
+
+    Attributes
+    ----------
+    course
+        1-based position of the course.
+    source
+        The course's file, or ``""``.
+    grid
+        Uncovered voxels of the whole common grid (percent of its voxels, cm3).
+    rois
+        ROI name -> uncovered part of that ROI's mask (percent of the ROI's voxels).
+    last_course_dose
+        Uncovered voxels among those that receive dose (> 0 Gy) from the last course
+        (percent of those voxels); for the last course itself, over the whole grid.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    course: int
+    source: str
+    grid: UncoveredVolume
+    rois: dict[str, UncoveredVolume] = Field(default_factory=dict)
+    last_course_dose: UncoveredVolume
+
+
+@dataclass(frozen=True, eq=False)
+class CourseSumReport:
+    """A course sum with what each course covered (see :func:`sum_courses_eqd2_report`).
+
+    Attributes
+    ----------
+    total
+        Total EQD2 (:class:`DoseGrid`, Gy) on the common grid; ``total.warnings`` holds
+        ``warnings``.
+    coverage
+        One :class:`CourseCoverage` per course, in order.
+    warnings
+        LQ validity per course (above 10 / 18 Gy per fraction) and uncovered dose of
+        the last course.
+    """
+
+    total: DoseGrid
+    coverage: list[CourseCoverage]
+    warnings: list[str]
 
 
 def _same(a: Grid, b: Grid) -> bool:
@@ -231,7 +319,10 @@ def sum_courses_eqd2(
     Returns
     -------
     DoseGrid
-        Total EQD2 (Gy) on the common grid, ``dose_type`` ``"EFFECTIVE"``.
+        Total EQD2 (Gy) on the common grid, ``dose_type`` ``"EFFECTIVE"``. Its
+        ``warnings`` flag LQ above 10 / 18 Gy per fraction in a course and earlier
+        courses that do not cover voxels irradiated by the last course (counted as 0 Gy
+        there); :func:`sum_courses_eqd2_report` also gives the uncovered volumes.
 
     Raises
     ------
@@ -263,6 +354,52 @@ def sum_courses_eqd2(
     >>> round(float(total.dose_gy[0, 0, 0]), 1)
     83.9
     """
+    return sum_courses_eqd2_report(
+        courses, alpha_beta, masks, recovery_fraction=recovery_fraction, grid=grid,
+        registrations=registrations, model=model,
+    ).total
+
+
+def sum_courses_eqd2_report(
+    courses: Sequence[DoseGrid],
+    alpha_beta: AlphaBetaSpec | float,
+    masks: Mapping[str, NDArray[np.bool_]] | None = None,
+    *,
+    recovery_fraction: float = 0.0,
+    grid: Grid | None = None,
+    registrations: Mapping[int, Registration] | None = None,
+    model: Model | None = None,
+) -> CourseSumReport:
+    """:func:`sum_courses_eqd2` with each course's coverage of the common grid.
+
+    Parameters are those of :func:`sum_courses_eqd2`; ``masks`` (structure masks on
+    the common grid) are also used to report each ROI's uncovered part.
+
+    Returns
+    -------
+    CourseSumReport
+        The total EQD2, a :class:`CourseCoverage` per course (uncovered voxels of the
+        common grid, of each ROI and of the region the last course irradiates: count,
+        percent, cm3) and warnings: LQ above 10 / 18 Gy per fraction in a course, and
+        every earlier course that does not cover voxels receiving dose from the last
+        course (their earlier dose is counted as 0 Gy).
+
+    Examples
+    --------
+    An earlier course whose grid covers only the first of three frames that the new
+    course irradiates:
+
+    >>> g = Grid((3, 1, 1), origin_mm=(0, 0, 0), spacing_mm=(3, 2, 2))
+    >>> old = DoseGrid(np.full((1, 1, 1), 40.0), Grid((1, 1, 1), (0, 0, 0), (3, 2, 2)),
+    ...                "1.2.3", fractions=20)
+    >>> new = DoseGrid(np.full(g.shape, 30.0), g, "1.2.3", fractions=10)
+    >>> r = sum_courses_eqd2_report([old, new], 3.0)
+    >>> c = r.coverage[0].last_course_dose
+    >>> c.voxels, round(c.percent, 1), round(c.volume_cm3, 3)
+    (2, 66.7, 0.024)
+    >>> r.warnings[0][:60]
+    'course 1 does not cover 2 voxels (0.024 cm3, 66.7 %) of the '
+    """
     if not courses:
         raise InvalidParameterError("give at least one course")
     r = float(recovery_fraction)
@@ -282,6 +419,15 @@ def sum_courses_eqd2(
     target = grid if grid is not None else last.grid
     frame = last.frame_of_reference_uid
     total = np.zeros(target.shape)
+    ml = masks or {}
+    for name, m in ml.items():
+        if np.shape(m) != target.shape:
+            raise GridMismatchError(
+                f"mask of {name!r} has shape {np.shape(m)}, the common grid {target.shape}"
+            )
+    physicals: list[NDArray[np.float64]] = []
+    insides: list[NDArray[np.bool_] | None] = []
+    warnings: list[str] = []
     for n, course in enumerate(courses):
         if course.fractions is None:
             raise InvalidParameterError(
@@ -303,9 +449,43 @@ def sum_courses_eqd2(
         if reg is not None:
             reg = course_to_common(reg, course.frame_of_reference_uid, frame,
                                    what=f"course {n + 1}")
-        physical = resample_dose(course, target, registration=reg, target_frame_uid=frame)
+        physical, inside = _resample(course, target, reg)
+        physicals.append(physical)
+        insides.append(inside)
         on_target = DoseGrid(physical, target, frame, course.fractions)
-        eq = eqd2_dose(on_target, alpha_beta, masks, model=model).dose_gy
+        converted = eqd2_dose(on_target, alpha_beta, masks, model=model)
+        warnings += [f"course {n + 1}{_label(course)}: {w}" for w in converted.warnings]
         weight = 1.0 if n == len(courses) - 1 else 1.0 - r
-        total += weight * eq
-    return DoseGrid(total, target, frame, None, "EFFECTIVE", "PLAN", last.source, last.dataset)
+        total += weight * converted.dose_gy
+    vv = target.voxel_volume_mm3
+    irradiated = physicals[-1] > 0
+    coverage = []
+    for n, (course, inside) in enumerate(zip(courses, insides, strict=True)):
+        uncovered = (np.zeros(target.shape, bool) if inside is None else ~inside)
+        is_last = n == len(courses) - 1
+        cov = CourseCoverage(
+            course=n + 1, source=course.source or "",
+            grid=UncoveredVolume.of(uncovered, None, vv),
+            rois={name: UncoveredVolume.of(uncovered, np.asarray(m, bool), vv)
+                  for name, m in ml.items()},
+            last_course_dose=UncoveredVolume.of(uncovered, None if is_last else irradiated,
+                                                vv),
+        )
+        coverage.append(cov)
+        lost = cov.last_course_dose
+        if not is_last and lost.voxels:
+            warnings.append(
+                f"course {n + 1}{_label(course)} does not cover {lost.voxels} voxels "
+                f"({lost.volume_cm3:.4g} cm3, {lost.percent:.3g} %) of the common grid that "
+                f"receive dose from the last course (up to "
+                f"{float(physicals[-1][uncovered & irradiated].max()):.4g} Gy there): its dose "
+                "there is counted as 0 Gy, so the sum may underestimate; use a course grid "
+                "that covers the region, or check the registration"
+            )
+    out = DoseGrid(total, target, frame, None, "EFFECTIVE", "PLAN", last.source, last.dataset,
+                   tuple(warnings))
+    return CourseSumReport(out, coverage, warnings)
+
+
+def _label(course: DoseGrid) -> str:
+    return f" ('{course.source}')" if course.source else ""

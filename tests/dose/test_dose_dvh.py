@@ -155,13 +155,74 @@ def test_contour_box_volume_and_linear_dose():
 
 
 def test_masks_take_nearest_contour_plane():
-    # contours every 2 mm (z = 0..8), dose frames every 3 mm (z = -3..12)
-    g = Grid((6, 10, 10), origin_mm=(-11.25, -11.25, -3.0), spacing_mm=(3, 2.5, 2.5))
-    ss = StructureSet((square_roi([0.0, 2.0, 4.0, 6.0, 8.0], 5.0),), "", (), (), "", "")
+    # contours every 2 mm (z = 0..8), dose frames every 3 mm (z = -3..12). Each plane
+    # stands for the slab [z - 1, z + 1) mm, so the ROI covers [-1, 9) mm: frames 0, 3
+    # and 6 (in the slabs of planes 0, 2 or 4, 6); 9 is on the open upper boundary of
+    # plane 8's slab, -3 and 12 are outside. Each plane's square has its own size to
+    # show which plane a frame takes: plane z has a (2 + z) x (2 + z) pixel square.
+    # pixel centres at +-1.25, +-3.75, ... mm: square edges fall on pixel boundaries
+    g = Grid((6, 16, 16), origin_mm=(-18.75, -18.75, -3.0), spacing_mm=(3, 2.5, 2.5))
+    polys = tuple(square_roi([z], 1.25 * (2 + z)).polygons_mm[0]
+                  for z in (0.0, 2.0, 4.0, 6.0, 8.0))
+    roi = StructureSetROI(1, "Box", "ORGAN", None, "", polys, "1.2.3")
+    m = roi_masks(StructureSet((roi,), "", (), (), "", ""), g)["Box"]
+    # frame 0 -> plane 0 (2 x 2), frame 3 -> plane 4 (|3 - 2| = |3 - 4|: the upper
+    # slab [3, 5) holds it; 6 x 6), frame 6 -> plane 6 (8 x 8)
+    assert m.sum(axis=(1, 2)).tolist() == [0, 4, 36, 64, 0, 0]
+
+
+def test_single_plane_roi_mask_matches_its_dvh_volume():
+    # a 20 x 20 mm square on the single plane z = 1.5 mm, dose frames at z = 0, 3, 6 mm
+    # (2.5 mm pixels, square edges on pixel boundaries). Its slab is one dose frame
+    # thick, [0, 3) mm: the frame at z = 0 takes it, 8 x 8 = 64 voxel centres of
+    # 2.5 x 2.5 x 3 mm = 18.75 mm3 -> 1.2 cm3 = 20 x 20 mm x 3 mm, the DVH volume.
+    g = Grid((3, 16, 16), origin_mm=(-18.75, -18.75, 0.0), spacing_mm=(3, 2.5, 2.5))
+    ss = StructureSet((square_roi([1.5], 10.0),), "", (), (), "", "")
     m = roi_masks(ss, g)["Box"]
-    # frames at -3, 0, 3, 6, 9, 12: 0, 3, 6 lie within 1 mm of a plane; 9 is 1 mm from
-    # 8 (half spacing): included; -3 and 12 are outside
-    assert m.sum(axis=(1, 2)).tolist() == [0, 16, 16, 16, 16, 0]
+    assert m.sum(axis=(1, 2)).tolist() == [64, 0, 0]
+    dvh = structure_dvhs(DoseGrid(np.ones(g.shape), g), ss)["Box"]
+    assert dvh.total_volume_cm3 == pytest.approx(1.2, rel=1e-12)
+    assert m.sum() * g.voxel_volume_mm3 / 1000 == pytest.approx(dvh.total_volume_cm3)
+
+
+def test_contour_planes_midway_between_frames_are_not_double_counted():
+    # CT planes at z = 0, 3, 6 (3 mm), dose frames at z = -1.5, 1.5, 4.5, 7.5: every
+    # frame is exactly half-way between planes. Slabs [-1.5, 1.5), [1.5, 4.5),
+    # [4.5, 7.5): 3 frames for 3 planes (a closed rule would give 4, 12 mm for 9 mm).
+    g = Grid((4, 16, 16), origin_mm=(-18.75, -18.75, -1.5), spacing_mm=(3, 2.5, 2.5))
+    polys = tuple(square_roi([z], half).polygons_mm[0]
+                  for z, half in ((0.0, 2.5), (3.0, 5.0), (6.0, 7.5)))
+    roi = StructureSetROI(1, "Box", "ORGAN", None, "", polys, "1.2.3")
+    m = roi_masks(StructureSet((roi,), "", (), (), "", ""), g)["Box"]
+    # frame -1.5 -> plane 0 (2 x 2 px), 1.5 -> plane 3 (4 x 4), 4.5 -> plane 6 (6 x 6)
+    assert m.sum(axis=(1, 2)).tolist() == [4, 16, 36, 0]
+
+
+def _one_roi(polys):
+    roi = StructureSetROI(1, "Areola", "ORGAN", None, "", tuple(polys), "1.2.3")
+    return StructureSet((roi,), "", (), (), "", "")
+
+
+@pytest.mark.parametrize(
+    ("polys", "match"),
+    [
+        ((), "has no contours"),
+        # single plane at z = 20 mm, frames 0..6 mm, slab half-thickness 1.5 mm
+        (square_roi([20.0], 10.0).polygons_mm, "outside the dose grid along the slice axis"),
+        # planes 1.0 and 1.5 mm (0.5 mm spacing: slabs cover [0.75, 1.75) mm)
+        (square_roi([1.0, 1.5], 10.0).polygons_mm, "between dose frames"),
+        (square_roi([3.0], 5.0, centre=(200.0, 0.0)).polygons_mm,
+         "outside the dose grid in-plane"),
+        (square_roi([3.0], 0.3, centre=(0.6, 0.6)).polygons_mm, "smaller than the 2.5 x 2.5 mm"),
+    ],
+)
+def test_empty_mask_is_explained(polys, match):
+    g = Grid((3, 16, 16), origin_mm=(-18.75, -18.75, 0.0), spacing_mm=(3, 2.5, 2.5))
+    ss = _one_roi(polys)
+    assert not roi_masks(ss, g, ["Areola"])["Areola"].any()  # allowed by default
+    with pytest.raises(InputError, match=match) as exc:
+        roi_masks(ss, g, ["Areola"], allow_empty=False)
+    assert "'Areola' has no voxel on the dose grid" in str(exc.value)
 
 
 def test_circle_area_supersampled():
