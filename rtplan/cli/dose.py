@@ -215,8 +215,9 @@ def _run_dvh(args: argparse.Namespace) -> int:
         ) if on]
         if given:
             raise InputError(
-                f"{', '.join(given)} only apply to EQD2/BED DVHs: add --eqd2 (with "
-                "--fractions N or --plan RTPLAN), or leave them out for physical-dose DVHs"
+                f"{', '.join(given)} given without --eqd2: alpha/beta options apply only "
+                "to EQD2/BED DVHs; add --eqd2 (with --fractions N or --plan RTPLAN), or "
+                "leave them out for physical-dose DVHs"
             )
     if (args.curve or args.differential) and not args.json:
         raise InputError("--curve and --differential add the curves to the JSON output: "
@@ -505,7 +506,9 @@ def register(sub: Any) -> None:
         subs, "eqd2", help="write the EQD2 (or BED) grid of an RTDOSE",
         description="Each voxel's dose per fraction is its own dose divided by the number "
         "of fractions. The result is a new RTDOSE (DoseType EFFECTIVE, new UIDs); the "
-        "input is not changed.",
+        "input is not changed (an output path equal to an input is refused). Warnings "
+        "(stderr, and 'warnings' in --json) flag LQ above 10 and 18 Gy per fraction, "
+        "with the largest dose per fraction and the volume above (cm3).",
         example="rtplan dose eqd2 RD.dcm --fractions 5 --alpha-beta 3 -o RD_eqd2.dcm\n"
         "rtplan dose eqd2 RD.dcm --plan RP.dcm --alpha-beta 3 --structures RS.dcm "
         "--alpha-beta-roi PTV=prostate -o RD_eqd2.dcm",
@@ -519,10 +522,12 @@ def register(sub: Any) -> None:
 
     p = new_command(
         subs, "dvh", help="DVHs of RTSTRUCT ROIs (physical or EQD2)",
-        description="Cumulative DVH statistics per ROI: volume, min, mean, max, D98%, "
-        "D50%, D2% (ICRU 83), V at given doses and gEUD. ROIs are sampled from their "
-        "contours, --supersampling points per pixel along rows and columns, with the dose "
-        "interpolated trilinearly.",
+        description="DVH statistics per ROI: volume, min, mean, max, D98%, D50%, D2% "
+        "(ICRU 83), D at given percentages (--d-percent), V at given doses and gEUD; with "
+        "--json, the cumulative (--curve) and differential (--differential) curves. ROIs "
+        "are sampled from their contours, --supersampling points per pixel along rows and "
+        "columns, with the dose interpolated trilinearly. EQD2/BED DVHs (--eqd2) need "
+        "--alpha-beta and --fractions N or --plan RTPLAN.",
         example="rtplan dose dvh RD.dcm --structures RS.dcm --d-percent 95\n"
         "rtplan dose dvh RD.dcm --structures RS.dcm --eqd2 --plan RP.dcm --alpha-beta 3 "
         "--v-gy 20 --json\n"
@@ -563,7 +568,11 @@ def register(sub: Any) -> None:
         "course's grid; total = last + (1 - recovery) x earlier. A course planned on "
         "another scan (another FrameOfReferenceUID) needs --registration N=FILE: the "
         "rigid transform from course N's frame to the last course's, p_common = M @ "
-        "p_course (the moving -> fixed direction used everywhere in rtplan).",
+        "p_course (the moving -> fixed direction used everywhere in rtplan). Where a "
+        "course's grid does not reach, its dose counts as 0 Gy: the output (and --json "
+        "'coverage') gives, per course, the uncovered part of the common grid, of the "
+        "region the last course irradiates and of each --alpha-beta-roi ROI (percent, "
+        "cm3), with a warning when the last course's dose is not covered.",
         example="rtplan dose sum RD_2019.dcm RD_2024.dcm --fractions 39 --fractions 5 "
         "--alpha-beta 3 --recovery 0.25 -o RD_sum.dcm\n"
         "rtplan dose sum RD_2019.dcm RD_2024.dcm --fractions 39 --fractions 5 "

@@ -134,3 +134,148 @@ def test_sum_help_states_the_registration_direction(capsys):
     assert "--registration N=FILE" in text
     assert "INTO the common frame (the last course's), p_common = M @ [p_course, 1]" in text
     assert "--registration 1=REG_2019_to_2024.dcm" in text  # the example
+
+
+# ------------------------------------------------------------------ audit fixes
+def test_eqd2_warns_about_lq_above_10_gy_per_fraction(files, tmp_path, capsys):
+    # the whole plan in one fraction: the hottest voxel gets 14.68 Gy per fraction.
+    # Reference: pydicom's pixels x DoseGridScaling, voxels > 10 Gy counted here, each
+    # 2.5 x 2.5 x 3 mm = 18.75 mm3 (PixelSpacing, GridFrameOffsetVector step).
+    d = physical(files["rd"])
+    hot = int((d > 10.0).sum())
+    out = tmp_path / "e1.dcm"
+    assert main(["dose", "eqd2", files["rd"], "--fractions", "1", "--alpha-beta", "3",
+                 "-o", str(out), "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert data["max_dose_per_fraction_gy"] == pytest.approx(d.max(), abs=1e-9)
+    assert data["max_dose_per_fraction_gy"] == pytest.approx(14.68, abs=0.005)
+    assert len(data["warnings"]) == 1
+    w = data["warnings"][0]
+    assert "up to 14.68 Gy per fraction" in w
+    assert f"{hot * 18.75 / 1000:.4g} cm3 ({hot} voxels) above 10 Gy per fraction" in w
+    assert f"warning: {w}" in captured.err
+    # 7 fractions (2.1 Gy/fx at most): no warning
+    assert main(["dose", "eqd2", files["rd"], "--plan", files["rp"], "--alpha-beta", "3",
+                 "-o", str(tmp_path / "e7.dcm"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
+
+
+def test_roi_alpha_beta_without_voxels_is_refused(files, tmp_path, capsys):
+    out = tmp_path / "e.dcm"
+    # 'Areola' is in the RTSTRUCT but has no contours
+    assert main(["dose", "eqd2", files["rd"], "--plan", files["rp"], "--alpha-beta", "3",
+                 "--structures", files["rs"], "--alpha-beta-roi", "Areola=1.5",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--alpha-beta-roi Areola=1.5: ROI 'Areola' has no voxel on the dose grid" in err
+    assert "no contours" in err and "drop this option" in err
+    assert not out.exists()
+
+
+def test_dvh_option_checks(files, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--v-gy", "-5"])
+    assert exc.value.code == 2 and "expected a dose >= 0 Gy" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--d-percent", "101"])
+    assert exc.value.code == 2 and "percentage 0-100" in capsys.readouterr().err
+    assert main(["dose", "dvh", files["rd"], "--structures", files["rs"],
+                 "--alpha-beta", "3"]) == 2
+    assert "--alpha-beta given without --eqd2" in capsys.readouterr().err
+    assert main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--curve"]) == 2
+    assert "add --json" in capsys.readouterr().err
+
+
+def eclipse_heart(files):
+    rs = pydicom.dcmread(files["rs"])
+    number = next(int(r.ROINumber) for r in rs.StructureSetROISequence if r.ROIName == "Heart")
+    item = next(i for i in pydicom.dcmread(files["rd"]).DVHSequence
+                if int(i.DVHReferencedROISequence[0].ReferencedROINumber) == number)
+    data = np.asarray(item.DVHData, dtype=float)
+    width, volume = data[0::2], data[1::2]
+    return np.cumsum(width) - width, volume  # lower bin edges (Gy), cumulative cm3
+
+
+def test_dvh_d_percent_and_differential_against_eclipse(files, capsys):
+    assert main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--roi", "Heart",
+                 "--d-percent", "95", "--d-percent", "50", "--d-percent", "5", "--json",
+                 "--differential", "--curve", "--bin-width-gy", "0.5"]) == 0
+    heart = json.loads(capsys.readouterr().out)["structures"][0]
+    edges, cum = eclipse_heart(files)
+    total = cum[0]
+    for x in (95.0, 50.0, 5.0):  # Eclipse's cumulative curve read at x % (as above: 0.05 Gy)
+        ref = float(np.interp(-x, -cum / total * 100, edges))
+        assert heart["d_percent_gy"][f"{x:g}"] == pytest.approx(ref, abs=0.05)
+    diff = heart["differential"]
+    b, v = np.asarray(diff["bin_edges_gy"]), np.asarray(diff["volume_cm3"])
+    assert b[1] - b[0] == pytest.approx(0.5) and v.size == b.size - 1
+    assert v.sum() == pytest.approx(heart["volume_cm3"], rel=1e-9)
+    # Eclipse's differential on the same 0.5 Gy bins: cumulative differences, % of volume
+    ecl = np.interp(b, edges, cum, right=0.0)
+    ecl_diff = (ecl[:-1] - ecl[1:]) / total * 100
+    assert np.max(np.abs(v / heart["volume_cm3"] * 100 - ecl_diff)) < 4.0
+    # the differential integrates to the cumulative curve of the same bins
+    curve = heart["cumulative"]
+    np.testing.assert_allclose(np.cumsum(v[::-1])[::-1], curve["volume_cm3"][:v.size],
+                               rtol=1e-9)
+    assert main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--roi", "Heart",
+                 "--d-percent", "95"]) == 0
+    assert "D95% Gy" in capsys.readouterr().out
+
+
+def test_outputs_never_overwrite_inputs(files, tmp_path, capsys):
+    rd = tmp_path / "RD.dcm"
+    rs = tmp_path / "RS.dcm"
+    shutil.copy(files["rd"], rd)
+    shutil.copy(files["rs"], rs)
+    before = rd.read_bytes(), rs.read_bytes()
+    runs = [
+        ["dose", "eqd2", str(rd), "--fractions", "7", "--alpha-beta", "3", "-o", str(rd)],
+        ["dose", "eqd2", str(rd), "--fractions", "7", "--alpha-beta", "3",
+         "--structures", str(rs), "--alpha-beta-roi", "Heart=3", "-o", str(rs)],
+        ["dose", "sum", str(rd), files["rd"], "--fractions", "7", "--fractions", "7",
+         "--alpha-beta", "3", "-o", str(rd)],
+        ["dose", "dvh", str(rd), "--structures", str(rs), "--roi", "Heart",
+         "--plot", str(rs)],
+    ]
+    for argv in runs:
+        assert main([*argv, "--force"]) == 2, argv
+        assert "is also an input" in capsys.readouterr().err
+    assert (rd.read_bytes(), rs.read_bytes()) == before
+
+
+def test_sum_reports_uncovered_volume_of_a_translated_course(files, tmp_path, capsys):
+    # course 1 moved +30 mm in x into the common frame (course -> common). Common voxel
+    # x_j = x_0 + 2.5 j samples course 1 at x_j - 30; course 1 reaches x_0 - 1.25, so
+    # columns with 2.5 j < 28.75, j = 0..11, are uncovered: 12 of 194 columns, all 129
+    # rows and 98 frames, voxels of 2.5 x 2.5 x 3 mm = 0.01875 cm3.
+    matrix = tmp_path / "shift.txt"
+    matrix.write_text("1 0 0 30\n0 1 0 0\n0 0 1 0\n0 0 0 1\n")
+    out = tmp_path / "sum.dcm"
+    assert main(["dose", "sum", files["rd"], files["rd"], "--fractions", "7", "--fractions",
+                 "7", "--alpha-beta", "3", "--registration", f"1={matrix}", "-o", str(out),
+                 "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    c1, c2 = data["coverage"]
+    n = 12 * 129 * 98
+    assert c1["course"] == 1 and c1["grid"]["voxels"] == n
+    assert c1["grid"]["percent"] == pytest.approx(12 / 194 * 100)
+    assert c1["grid"]["volume_cm3"] == pytest.approx(n * 0.01875)
+    # voxels of those columns with dose from the last course (pydicom's pixel data > 0)
+    d = physical(files["rd"])
+    lost = int((d[:, :, :12] > 0).sum())
+    assert lost > 0
+    assert c1["last_course_dose"]["voxels"] == lost
+    assert c1["last_course_dose"]["percent"] == pytest.approx(100 * lost / (d > 0).sum())
+    assert c2["grid"]["voxels"] == 0
+    assert len(data["warnings"]) == 1
+    assert data["warnings"][0].startswith(f"course 1 ('{files['rd']}') does not cover {lost} ")
+    assert "warning: course 1" in captured.err
+    assert main(["dose", "sum", files["rd"], files["rd"], "--fractions", "7", "--fractions",
+                 "7", "--alpha-beta", "3", "--registration", f"1={matrix}",
+                 "-o", str(out), "--force"]) == 0
+    table = capsys.readouterr().out
+    assert "outside each course's dose grid" in table
+    assert f"{12 / 194 * 100:.3g} % ({n * 0.01875:.4g} cm3)" in table

@@ -125,3 +125,51 @@ def test_parse_alpha_beta_presets_and_errors():
         parse_alpha_beta("liver")
     with pytest.raises(InvalidParameterError, match="> 0 Gy"):
         parse_alpha_beta("-1")
+
+
+# ------------------------------------------------------------------ LQ validity warnings
+WARN_GRID = Grid((2, 3, 4), origin_mm=(0, 0, 0), spacing_mm=(3, 2.5, 2.5))  # 18.75 mm3
+
+
+def test_single_fraction_voxel_above_10_gy_warns():
+    # the shared Eclipse example's hottest voxel, 14.68 Gy, given in one fraction; the
+    # other 23 voxels get 5 Gy. Hand: 14.68 Gy per fraction > 10; 1 voxel = 0.01875 cm3.
+    dose = np.full(WARN_GRID.shape, 5.0)
+    dose[1, 2, 3] = 14.68
+    out = eqd2_dose(DoseGrid(dose, WARN_GRID, "1.2", fractions=1), 3.0)
+    assert len(out.warnings) == 1
+    w = out.warnings[0]
+    assert "up to 14.68 Gy per fraction" in w
+    assert "0.01875 cm3 (1 voxels) above 10 Gy per fraction" in w
+    # the conversion itself is unchanged: EQD2 = D (d + a/b) / (2 + a/b)
+    assert out.dose_gy[1, 2, 3] == pytest.approx(14.68 * (14.68 + 3) / 5)
+
+
+def test_above_18_gy_per_fraction_gives_the_stronger_warning():
+    # 2 fractions: 40 Gy (20 Gy/fx) in 3 voxels, 24 Gy (12 Gy/fx) in 2, 10 Gy elsewhere.
+    # Hand: > 10 Gy/fx: 5 voxels = 0.09375 cm3; > 18 Gy/fx: 3 voxels = 0.05625 cm3.
+    dose = np.full(WARN_GRID.shape, 10.0)
+    dose[0, 0, :3] = 40.0
+    dose[1, 1, :2] = 24.0
+    out = eqd2_dose(DoseGrid(dose, WARN_GRID, "1.2", fractions=2), 3.0)
+    assert len(out.warnings) == 2
+    assert "up to 20 Gy per fraction: 0.09375 cm3 (5 voxels) above 10 Gy" in out.warnings[0]
+    assert "above 18 Gy per fraction in 0.05625 cm3 (3 voxels" in out.warnings[1]
+    assert "not validated" in out.warnings[1]
+
+
+def test_no_warning_at_or_below_10_gy_per_fraction_or_with_lql():
+    from rtplan.radiobiology import LQL
+
+    dose = np.full(WARN_GRID.shape, 50.0)  # exactly 10 Gy per fraction in 5 fractions
+    assert eqd2_dose(DoseGrid(dose, WARN_GRID, "1.2", fractions=5), 3.0).warnings == ()
+    hot = DoseGrid(np.full(WARN_GRID.shape, 60.0), WARN_GRID, "1.2", fractions=3)
+    assert len(eqd2_dose(hot, 3.0).warnings) == 2
+    assert eqd2_dose(hot, 3.0, model=LQL(transition_dose_gy=8)).warnings == ()
+
+
+def test_empty_mask_for_a_structure_alpha_beta_is_an_error(two_masks):
+    masks = dict(two_masks, Areola=np.zeros((1, 1, 4), bool))
+    with pytest.raises(InputError, match=r"'Areola' has an alpha/beta \(1.5 Gy\) but its "
+                       r"mask is empty"):
+        alpha_beta_map((1, 1, 4), masks, {"PTV": 3.0, "Areola": 1.5}, 10.0)

@@ -10,7 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtplan.dose import AlphaBetaSpec, DoseGrid, resample_dose, sum_courses_eqd2
+from rtplan.dose import (
+    AlphaBetaSpec,
+    DoseGrid,
+    resample_dose,
+    sum_courses_eqd2,
+    sum_courses_eqd2_report,
+)
 from rtplan.errors import GridMismatchError, InvalidParameterError
 from rtplan.imaging import Grid, RigidTransform
 
@@ -106,3 +112,76 @@ def test_fractions_required_per_course():
     c = DoseGrid(np.ones(G.shape), G, "1.2", fractions=5)
     with pytest.raises(InvalidParameterError, match="course 1"):
         sum_courses_eqd2([DoseGrid(np.ones(G.shape), G, "1.2"), c], 3.0)
+
+
+# ------------------------------------------------------------------ coverage
+# Common grid (the last course's): frames z = 0, 3, 6, 9 mm, rows y = 0, 2, 4,
+# columns x = 0, 2, ..., 10 mm; 72 voxels of 3 x 2 x 2 = 12 mm3.
+CG = Grid((4, 3, 6), origin_mm=(0, 0, 0), spacing_mm=(3, 2, 2))
+
+
+def translated_courses():
+    # course 1: the same lattice in its own frame 1.2.9, 40 Gy / 20 fx everywhere.
+    # Registration course -> common: t = (+4, 0, +3) mm, so common voxel q samples the
+    # course at q - t. Course 1 reaches half a voxel beyond its centres: x in [-1, 11],
+    # z in [-1.5, 10.5] in its frame, i.e. x in [3, 15] and z in [1.5, 13.5] on the
+    # common grid: columns x = 0, 2 and frame z = 0 are uncovered.
+    first = DoseGrid(np.full(CG.shape, 40.0), CG, "1.2.9", fractions=20, source="RD_old.dcm")
+    # last course: 30 Gy / 10 fx in rows y = 0, 2 (48 voxels), 0 Gy in row y = 4
+    last_dose = np.zeros(CG.shape)
+    last_dose[:, :2, :] = 30.0
+    last = DoseGrid(last_dose, CG, "1.2.3", fractions=10, source="RD_new.dcm")
+    reg = RigidTransform.translation([4.0, 0.0, 3.0], "1.2.9", "1.2.3")
+    return first, last, reg
+
+
+def test_uncovered_volumes_hand_counted():
+    first, last, reg = translated_courses()
+    ptv = np.zeros(CG.shape, bool)
+    ptv[2:, :, :3] = True  # frames z = 6, 9, columns x = 0, 2, 4: 18 voxels
+    spec = AlphaBetaSpec(default_alpha_beta_gy=3.0, roi_alpha_beta_gy={"PTV": 3.0})
+    r = sum_courses_eqd2_report([first, last], spec, {"PTV": ptv}, registrations={0: reg})
+    c1, c2 = r.coverage
+    # uncovered: frame z = 0 (18 voxels) + columns x = 0, 2 of frames 3-9 (3 x 3 x 2 = 18)
+    assert (c1.course, c1.source, c1.grid.voxels) == (1, "RD_old.dcm", 36)
+    assert c1.grid.percent == pytest.approx(50.0) and c1.grid.volume_cm3 == pytest.approx(0.432)
+    # of the 48 voxels the last course irradiates: frame 0 (2 x 6 = 12) + 3 x 2 x 2 = 12
+    assert c1.last_course_dose.voxels == 24
+    assert c1.last_course_dose.percent == pytest.approx(50.0)
+    assert c1.last_course_dose.volume_cm3 == pytest.approx(0.288)
+    # PTV: columns 0, 2 of frames 6, 9: 2 x 3 x 2 = 12 of 18 voxels
+    assert c1.rois["PTV"].voxels == 12
+    assert c1.rois["PTV"].percent == pytest.approx(200 / 3)
+    assert c1.rois["PTV"].volume_cm3 == pytest.approx(0.144)
+    assert c2.grid.voxels == 0 and c2.rois["PTV"].voxels == 0  # the common grid itself
+    assert len(r.warnings) == 1
+    w = r.warnings[0]
+    assert w.startswith("course 1 ('RD_old.dcm') does not cover 24 voxels (0.288 cm3, 50 %)")
+    assert "up to 30 Gy there" in w and "counted as 0 Gy" in w
+    assert r.total.warnings == tuple(r.warnings)
+    # the sum: covered voxels get both courses, uncovered ones only the last
+    both = eqd2_ref(30.0, 10, 3.0) + eqd2_ref(40.0, 20, 3.0)
+    assert r.total.dose_gy[1, 0, 2] == pytest.approx(both)       # x = 4, z = 3: covered
+    assert r.total.dose_gy[1, 0, 1] == pytest.approx(eqd2_ref(30.0, 10, 3.0))  # x = 2
+    assert r.total.dose_gy[0, 0, 5] == pytest.approx(eqd2_ref(30.0, 10, 3.0))  # z = 0
+    assert r.total.dose_gy[1, 2, 5] == pytest.approx(eqd2_ref(40.0, 20, 3.0))  # y = 4
+
+
+def test_no_coverage_warning_when_uncovered_voxels_get_no_new_dose():
+    first, last, reg = translated_courses()
+    dose = np.zeros(CG.shape)
+    dose[1:, :, 2:] = 30.0  # only where course 1 reaches
+    last = DoseGrid(dose, CG, "1.2.3", fractions=10)
+    r = sum_courses_eqd2_report([first, last], 3.0, registrations={0: reg})
+    assert r.coverage[0].grid.voxels == 36 and r.coverage[0].last_course_dose.voxels == 0
+    assert r.warnings == []
+
+
+def test_course_lq_warnings_are_named():
+    hot = DoseGrid(np.full(G.shape, 24.0), G, "1.2", fractions=2)  # 12 Gy/fx everywhere
+    mild = DoseGrid(np.full(G.shape, 20.0), G, "1.2", fractions=10)
+    total = sum_courses_eqd2([hot, mild], 3.0)
+    assert len(total.warnings) == 1
+    assert total.warnings[0].startswith("course 1: LQ model used voxel by voxel up to 12 Gy")
+    # all 120 voxels of 18.75 mm3 above 10 Gy/fx: 2.25 cm3
+    assert "2.25 cm3 (120 voxels) above 10 Gy per fraction" in total.warnings[0]
