@@ -425,7 +425,7 @@ def sum_courses_eqd2_report(
             raise GridMismatchError(
                 f"mask of {name!r} has shape {np.shape(m)}, the common grid {target.shape}"
             )
-    physicals: list[NDArray[np.float64]] = []
+    physical = np.zeros(0)
     insides: list[NDArray[np.bool_] | None] = []
     warnings: list[str] = []
     for n, course in enumerate(courses):
@@ -450,7 +450,6 @@ def sum_courses_eqd2_report(
             reg = course_to_common(reg, course.frame_of_reference_uid, frame,
                                    what=f"course {n + 1}")
         physical, inside = _resample(course, target, reg)
-        physicals.append(physical)
         insides.append(inside)
         on_target = DoseGrid(physical, target, frame, course.fractions)
         converted = eqd2_dose(on_target, alpha_beta, masks, model=model)
@@ -458,7 +457,7 @@ def sum_courses_eqd2_report(
         weight = 1.0 if n == len(courses) - 1 else 1.0 - r
         total += weight * converted.dose_gy
     vv = target.voxel_volume_mm3
-    irradiated = physicals[-1] > 0
+    irradiated = physical > 0  # the last course's physical dose on the common grid
     coverage = []
     for n, (course, inside) in enumerate(zip(courses, insides, strict=True)):
         uncovered = (np.zeros(target.shape, bool) if inside is None else ~inside)
@@ -478,7 +477,7 @@ def sum_courses_eqd2_report(
                 f"course {n + 1}{_label(course)} does not cover {lost.voxels} voxels "
                 f"({lost.volume_cm3:.4g} cm3, {lost.percent:.3g} %) of the common grid that "
                 f"receive dose from the last course (up to "
-                f"{float(physicals[-1][uncovered & irradiated].max()):.4g} Gy there): its dose "
+                f"{float(physical[uncovered & irradiated].max()):.4g} Gy there): its dose "
                 "there is counted as 0 Gy, so the sum may underestimate; use a course grid "
                 "that covers the region, or check the registration"
             )
