@@ -26,6 +26,7 @@ SCHEMA_MODELS: dict[str, str] = {
     "demo/pet_comparison.json": "rtplan.demo:DemoPETComparison:serialization",
     "dose/alpha_beta_spec.json": "rtplan.dose.eqd2map:AlphaBetaSpec:validation",
     "dose/dvh_statistics.json": "rtplan.dose.dvh:DVHStatistics:serialization",
+    "dose/course_coverage.json": "rtplan.dose.sum:CourseCoverage:serialization",
 }
 
 
