@@ -602,6 +602,19 @@ def _fine_mask(
     return fine & valid[0][:, None, None] & valid[1][None, :, None] & valid[2][None, None, :]
 
 
+def _box_face_distance(shape: Sequence[int], h: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Distance (mm) from each cell centre of a lattice box to the box's outer faces
+    (half a cell beyond the outer cell centres)."""
+    out = np.full(tuple(shape), np.inf)
+    for a in range(3):
+        i = np.arange(shape[a])
+        d = (np.minimum(i, shape[a] - 1 - i) + 0.5) * float(h[a])
+        view = [1, 1, 1]
+        view[a] = -1
+        out = np.minimum(out, d.reshape(view))
+    return out
+
+
 def _mask_phi(fine: NDArray[np.bool_], h: NDArray[np.float64]) -> NDArray[np.float32]:
     """Signed distance of a lattice mask whose surface is the union of its cell faces.
 
@@ -611,10 +624,13 @@ def _mask_phi(fine: NDArray[np.bool_], h: NDArray[np.float64]) -> NDArray[np.flo
     correction, exact at faces, edges and corners alike.
     """
     half = 0.5 * float(np.min(h))
-    if fine.all():
-        return np.full(fine.shape, -half, dtype=np.float32)
-    if not fine.any():
-        return np.full(fine.shape, half, dtype=np.float32)
+    if fine.all() or not fine.any():
+        # no surface in the box: the nearest one lies beyond the box, so every cell is
+        # at least as far from it as from the box's outer faces (a bound, of the right
+        # sign; never the -h/2 of a cell next to the surface, which would clamp the
+        # interior of a structure cropped to this mask)
+        sign = -1.0 if fine.all() else 1.0
+        return (sign * _box_face_distance(fine.shape, h)).astype(np.float32)
     out = np.empty(fine.shape, dtype=np.float32)
     for side in (False, True):
         # cells of this side measure to the nearest box of the other side
