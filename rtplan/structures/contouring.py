@@ -23,8 +23,11 @@ counts ``clip(1/2 - phi / h, 0, 1)`` of its volume, ``h`` the cube root of the c
 volume. The ramp is odd-symmetric about the surface, so the sub-cell errors cancel to
 first order; the remaining bias, ``(h^2 / 24) * integral of (k1 + k2) dA`` (mean
 curvature; for a sphere ``pi R h^2 / 3``), is subtracted using ``lap(phi) = k1 + k2``
-on the band cells. Checked against analytic sphere and lens volumes; far more accurate
-than counting voxels.
+on the band cells. A cell whose centre is at least half its largest extent inside
+(``phi <= -max(h) / 2 <= -w / 2``) counts fully. Checked against analytic sphere and
+lens volumes; far more accurate than counting voxels. A structure that is a voxel mask
+(from :func:`~rtplan.structures.sdf_from_mask`, possibly merged or grown by 0 mm) is
+measured exactly: its lattice cells tile its voxels.
 """
 
 from __future__ import annotations
@@ -171,6 +174,9 @@ def volume_cc(field: SignedDistanceField) -> float:
     total = 0.0
     for patch in field.patches:
         cell = float(np.prod(patch.h))
+        if patch.cells is not None and patch.cells_margin_mm == 0:
+            total += float(np.count_nonzero(patch.cells)) * cell  # a voxel mask: exact
+            continue
         w = cell ** (1 / 3)
         phi = patch.phi.astype(np.float64)
         frac = np.clip(0.5 - phi / w, 0.0, 1.0)

@@ -129,3 +129,20 @@ def test_contours_on_irregular_slices_and_min_points():
         assert np.hypot(r, dz) == pytest.approx(8.0, abs=0.1)
     expected = {k for k, o in enumerate(offsets) if abs(grid.origin_mm[2] + o - c[2]) < 8.0}
     assert {ct.slice_index for ct in cs} == expected
+
+
+@pytest.mark.parametrize("spacing", [(1.5, 0.98, 0.98), (2.5, 1.1, 0.9), (2.0, 0.7, 1.3)])
+def test_volume_of_voxel_masks_is_voxel_count(spacing):
+    # the surface of a voxel mask is the union of its voxel boxes: its volume is the
+    # voxel count times the voxel volume (reference), on anisotropic lattices too
+    grid = Grid((16, 60, 60), origin_mm=(-20.0, -30.0, -30.0), spacing_mm=spacing)
+    box = np.zeros(grid.shape, bool)
+    box[5:9, 10:27, 12:40] = True
+    hollow = box.copy()
+    hollow[6:8, 15:20, 20:30] = False
+    yy, xx = np.mgrid[: grid.shape[1], : grid.shape[2]]
+    disk = np.zeros(grid.shape, bool)
+    disk[3:12] = (yy - 30) ** 2 + (xx - 30) ** 2 < 150
+    for mask in (box, hollow, disk):
+        exact = mask.sum() * np.prod(spacing) / 1000
+        assert volume_cc(sdf_from_mask(mask, grid)) == pytest.approx(exact, rel=0.002)
