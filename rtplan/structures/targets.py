@@ -500,6 +500,37 @@ def lesion_gtv(
 
 
 # ----------------------------------------------------------------------------- pipeline
+def _check_crop(
+    whole: object,
+    cropped: object,
+    lesion_id: str | None,
+    name: str,
+    body: object,
+    inside_skin_mm: float,
+    warnings: list[str],
+) -> None:
+    """A target the body crop removes is an error; a partly removed one a warning."""
+    s = _ops()
+    what = f"lesion {lesion_id}'s {name}" if lesion_id is not None else name
+    how = "the body outline found on the CT (--body auto)" if isinstance(body, str) else (
+        "the body ROI")
+    skin = f" pulled {inside_skin_mm:g} mm inside the skin" if inside_skin_mm else ""
+    if cropped.is_empty:
+        raise InputError(
+            f"{what} lies entirely outside {how}{skin}, so it would vanish: check the "
+            "lesion position (DICOM patient LPS mm) and the body outline (give the body "
+            "as an ROI with --body RS.dcm:ROI), or use --body none for a CT whose field of "
+            "view cuts through the patient"
+        )
+    full = float(s.volume_cc(whole))
+    lost = full - float(s.volume_cc(cropped))
+    if full > 0 and lost > 0.01 * full:
+        warnings.append(
+            f"{what}: {100 * lost / full:.0f} % of its {full:.2f} cc lies outside {how}"
+            f"{skin} and was cut; check the lesion position and the body outline"
+        )
+
+
 def build_targets(
     spec: LesionsFile,
     ct: CTSeries,
@@ -542,6 +573,14 @@ def build_targets(
     Returns
     -------
     TargetSet
+        With warnings for margins outside the protocol and for targets partly cut by
+        the body crop.
+
+    Raises
+    ------
+    InputError
+        When cropping to the body removes a lesion's GTV (or the ENI CTV) entirely: a
+        target must never vanish silently.
 
     Examples
     --------
@@ -608,19 +647,16 @@ def build_targets(
         ptv = s.expand(ctv, _margin_arg(ptv_m))
         gname, cname, pname = (target_name(t, cls, k) for t in ("GTV", "CTV", "PTV"))
         kind = lesion.source.kind
+        gtv_cropped = crop(gtv)
+        if body_arr is not None:
+            _check_crop(gtv, gtv_cropped, lesion.id, gname, body, inside_skin_mm, warnings)
         made = [
-            Target(gname, RoiType.GTV, crop(gtv), lesion.id, kind, ""),
+            Target(gname, RoiType.GTV, gtv_cropped, lesion.id, kind, ""),
             Target(cname, RoiType.CTV, crop(ctv), lesion.id, f"{gname} + {_margin_text(ctv_m)}",
                    _margin_text(ctv_m)),
             Target(pname, RoiType.PTV, crop(ptv), lesion.id, f"{cname} + {_margin_text(ptv_m)}",
                    _margin_text(ptv_m)),
         ]
-        for t in made:
-            if t.sdf.is_empty:
-                warnings.append(
-                    f"{t.name} is empty after cropping to the body: check lesion "
-                    f"{lesion.id}'s position"
-                )
         targets += made
         lesion_ptvs.append(made[2])
 
@@ -637,7 +673,10 @@ def build_targets(
         cname = target_name("CTV", "n", dose_gy=dose)
         pname = target_name("PTV", "n", dose_gy=dose)
         eni_src = eni.ctv.roi if isinstance(eni.ctv, RTStructSource) else Path(eni.ctv.path).name
-        targets.append(Target(cname, RoiType.CTV, crop(ctv_eni), None, f"ENI CTV ({eni_src})"))
+        ctv_eni_cropped = crop(ctv_eni)
+        if body_arr is not None:
+            _check_crop(ctv_eni, ctv_eni_cropped, None, cname, body, inside_skin_mm, warnings)
+        targets.append(Target(cname, RoiType.CTV, ctv_eni_cropped, None, f"ENI CTV ({eni_src})"))
         targets.append(
             Target(pname, RoiType.PTV, ptv_eni, None, f"{cname} + {_margin_text(eni.margin_mm)}",
                    _margin_text(eni.margin_mm))
