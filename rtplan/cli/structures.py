@@ -112,6 +112,26 @@ def _body_arg(text: str, ct: Any) -> Any:
     return next(iter(masks.values()))
 
 
+def _input_paths(ct_dir, lesions_path, spec, *, body="auto", pet_dir=None,
+                 registration=None, pet_to_ct_matrix=None, exclude=()) -> list:
+    """Every file or folder ``rtplan structures`` reads (outputs may be none of them)."""
+    from rtplan.structures.spec import MaskSource, RTStructSource
+
+    paths = [ct_dir, lesions_path, pet_dir, registration, pet_to_ct_matrix]
+    sources = [lesion.source for lesion in spec.lesions]
+    if spec.eni is not None and spec.eni.ctv is not None:
+        sources.append(spec.eni.ctv)
+    paths += [src.path for src in sources if isinstance(src, RTStructSource | MaskSource)]
+    for text in exclude:
+        try:
+            paths.append(_eni_source(text, option="--exclude")["path"])
+        except InputError:
+            pass  # reported when the exclusion is read
+    if body not in ("auto", "none"):
+        paths.append(str(body).rpartition(":")[0] or body)
+    return [p for p in paths if p]
+
+
 def run_structures(
     ct_dir: str | Path,
     lesions_path: str | Path,
@@ -134,18 +154,30 @@ def run_structures(
     ``registration`` (DICOM SRO) or ``pet_to_ct_matrix`` (matrix file, PET -> CT) relate
     a PET in another frame of reference to the CT; ``suv_overrides`` are
     :func:`~rtplan.imaging.load_pet` keywords; ``exclude`` are ``--exclude`` sources.
+    Outputs that are one of the inputs (or lie in an input folder) are refused, even
+    with ``force``.
     """
-    from rtplan._shared.io import atomic_write_text, check_writable
+    from rtplan._shared.io import atomic_write_text, check_not_input, check_writable
+    from rtplan.errors import OutputError
     from rtplan.imaging.ct import load_ct_series
     from rtplan.structures.rtstruct import write_rtstruct
     from rtplan.structures.spec import load_lesions_file
     from rtplan.structures.targets import build_targets, targets_to_rois
 
     say = say or (lambda _m: None)
+    spec = spec if spec is not None else load_lesions_file(lesions_path)
+    inputs = _input_paths(ct_dir, lesions_path, spec, body=body, pet_dir=pet_dir,
+                          registration=registration, pet_to_ct_matrix=pet_to_ct_matrix,
+                          exclude=exclude)
+    check_not_input(output, *inputs)
     check_writable(output, overwrite=force)
     if report is not None:
+        check_not_input(report, *inputs)
+        if Path(report).resolve() == Path(output).resolve():
+            raise OutputError(
+                f"--report '{report}' is the RTSTRUCT output (-o) too: give two different files"
+            )
         check_writable(report, overwrite=force)
-    spec = spec if spec is not None else load_lesions_file(lesions_path)
     say(f"loading CT from {ct_dir}")
     ct = load_ct_series(ct_dir)
     pet = tf = excl = None
