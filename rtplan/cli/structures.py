@@ -148,14 +148,15 @@ def run_structures(
     pet_to_ct_matrix: str | Path | None = None,
     suv_overrides: dict | None = None,
     exclude: tuple[str, ...] | list[str] = (),
+    series_uid: str | None = None,
 ) -> dict:
     """The whole structure pipeline: load, build, contour, write RTSTRUCT (+ report).
 
     ``registration`` (DICOM SRO) or ``pet_to_ct_matrix`` (matrix file, PET -> CT) relate
     a PET in another frame of reference to the CT; ``suv_overrides`` are
-    :func:`~rtplan.imaging.load_pet` keywords; ``exclude`` are ``--exclude`` sources.
-    Outputs that are one of the inputs (or lie in an input folder) are refused, even
-    with ``force``.
+    :func:`~rtplan.imaging.load_pet` keywords; ``exclude`` are ``--exclude`` sources;
+    ``series_uid`` picks one CT series from a folder holding several. Outputs that are
+    one of the inputs (or lie in an input folder) are refused, even with ``force``.
     """
     from rtplan._shared.io import atomic_write_text, check_not_input, check_writable
     from rtplan.errors import OutputError
@@ -179,7 +180,7 @@ def run_structures(
             )
         check_writable(report, overwrite=force)
     say(f"loading CT from {ct_dir}")
-    ct = load_ct_series(ct_dir)
+    ct = load_ct_series(ct_dir, series_uid=series_uid)
     pet = tf = excl = None
     if pet_dir is None:
         given = [f for f, v in (("--registration", registration),
@@ -245,7 +246,7 @@ def _run_structures(args: argparse.Namespace) -> int:
         inside_skin_mm=args.inside_skin_mm, pet_dir=args.pet, report=args.report,
         force=args.force, say=say, registration=args.registration,
         pet_to_ct_matrix=args.pet_to_ct_matrix, suv_overrides=suv_overrides(args),
-        exclude=args.exclude,
+        exclude=args.exclude, series_uid=args.series_uid,
     )
     if args.json:
         print_json(rep)
@@ -279,6 +280,9 @@ def register(sub: Any) -> None:
         "--exclude RS.dcm:Bladder -o RS_pet.dcm",
     )
     p.add_argument("--ct", required=True, metavar="DIR", help="folder of the planning CT")
+    p.add_argument("--series-uid", metavar="UID",
+                   help="SeriesInstanceUID of the planning CT when the folder holds several "
+                   "series (the error lists them)")
     p.add_argument("--lesions", required=True, metavar="FILE",
                    help="lesions JSON (schema: schemas/structures/lesions_file.json)")
     p.add_argument("--pet", metavar="DIR",

@@ -533,7 +533,8 @@ def load_ct_series(
             listing = "; ".join(str(summaries[u]) for u in sorted(ct_uids))
             raise SeriesError(
                 f"'{folder}' holds {len(ct_uids)} CT series: {listing}: choose one with "
-                "series_uid= (--series-uid) or put each series in its own folder"
+                "--series-uid UID (rtplan structures; library: series_uid=) or put each "
+                "series in its own folder"
             )
         chosen = ct_uids[0]
     if summaries[chosen].modality != "CT":

@@ -682,8 +682,9 @@ def rasterize_polygons(
                 f"a contour at {np.round(world @ grid.direction[0], 3)} mm along the slice "
                 f"normal is {dist:.3f} mm from the nearest CT slice (tolerance "
                 f"{plane_tol_mm} mm): the RTSTRUCT was drawn on other slices or another "
-                "image; pass off_grid='ignore' to drop such contours, or a larger "
-                "plane_tol_mm"
+                "image; use the RTSTRUCT drawn on this planning CT (or resample the "
+                "structure onto it). Library: off_grid='ignore' drops such contours, a "
+                "larger plane_tol_mm accepts them"
             )
         rc = local[:, 1:] / np.asarray(grid.spacing_mm[1:])
         by_slice[k].append(np.round(rc / _SNAP) * _SNAP)
@@ -747,8 +748,9 @@ def rtstruct_masks(
             raise GridMismatchError(
                 f"ROI {roi.name!r} is in frame of reference {roi.frame_of_reference_uid}, "
                 f"the CT in {target.frame_of_reference_uid}: the RTSTRUCT belongs to another "
-                "scan (register it first, or pass check_frame_of_reference=False if you know "
-                "they share coordinates)"
+                "scan. Use the RTSTRUCT drawn on this planning CT, or register the structure "
+                "onto it first (library: check_frame_of_reference=False if you know both "
+                "share coordinates)"
             )
         out[roi.name] = rasterize_polygons(
             roi.polygons_mm, grid, plane_tol_mm=plane_tol_mm, off_grid=off_grid

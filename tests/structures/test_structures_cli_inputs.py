@@ -1,4 +1,5 @@
-"""``rtplan structures`` never writes over its inputs (not even with --force).
+"""``rtplan structures`` never writes over its inputs (not even with --force), and picks
+one CT series out of a folder holding several (--series-uid).
 
 References: file digests before and after (SHA-256), and the exit codes and messages of
 the CLI contract (exit 2, one line naming the offending path and what to do).
@@ -6,8 +7,10 @@ the CLI contract (exit 2, one line naming the offending path and what to do).
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
+import pydicom
 import pytest
 
 from rtplan.cli.main import main
@@ -77,3 +80,25 @@ def test_report_and_output_must_differ(inputs, tmp_path, capsys):
     assert "two different files" in capsys.readouterr().err
     assert not out.exists()
 
+
+def test_series_uid_picks_one_ct_series(inputs, tmp_path, capsys):
+    # a folder holding two CT series of the same patient: refused with the list and the
+    # option to use; --series-uid picks one
+    grid = Grid((12, 40, 40), origin_mm=(-19.5, -19.5, -16.5), spacing_mm=(3.0, 1.0, 1.0))
+    other = write_ct_series(tmp_path / "other", np.full(grid.shape, 30.0), grid)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(inputs["ct"], mixed)
+    for p in sorted((tmp_path / "other").glob("*.dcm")):
+        shutil.copy(p, mixed / f"B_{p.name}")
+    argv = ["structures", "--ct", str(mixed), "--lesions", str(inputs["lesions"]),
+            "--body", "none", "-o", str(tmp_path / "RS.dcm"), "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds 2 CT series" in err and "--series-uid UID" in err
+    assert other.series_instance_uid in err
+    assert main([*argv, "--series-uid", other.series_instance_uid, "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["structures"][0]["name"] == "GTVn1"
+    ds = pydicom.dcmread(tmp_path / "RS.dcm")
+    series = ds.ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]
+    assert series.RTReferencedSeriesSequence[0].SeriesInstanceUID == other.series_instance_uid

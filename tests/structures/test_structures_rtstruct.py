@@ -241,7 +241,9 @@ def test_roi_lookup_by_name(rs_path):
 
 def test_frame_of_reference_mismatch_is_refused(ct, rs_path, tmp_path):
     other = write_ct_series(tmp_path, np.zeros(ct.grid.shape), ct.grid)
-    with pytest.raises(GridMismatchError, match="frame of reference"):
+    # the message says what a CLI user can do first (no library-only advice alone)
+    with pytest.raises(GridMismatchError, match=r"frame of reference.*Use the RTSTRUCT drawn "
+                       r"on this planning CT, or register"):
         rtstruct_masks(rs_path, other)
     assert rtstruct_masks(rs_path, other, check_frame_of_reference=False)["GTV_1"].any()
 
@@ -363,7 +365,8 @@ def test_random_polygons_match_shapely():
 def test_off_grid_contours(ct):
     z_between = ct.grid.index_to_world([1.5, 0, 0])[2]
     tri = [[0, 0, z_between], [5, 0, z_between], [0, 5, z_between]]
-    with pytest.raises(GeometryError, match="from the nearest CT slice"):
+    with pytest.raises(GeometryError, match=r"from the nearest CT slice.*use the RTSTRUCT "
+                       r"drawn on this planning CT"):
         rasterize_polygons([tri], ct.grid)
     assert not rasterize_polygons([tri], ct.grid, off_grid="ignore").any()
     tilted = [[0, 0, 0], [5, 0, 1], [0, 5, 0]]
