@@ -2,9 +2,10 @@
 
 TG-263 target names are ``<type><classifier><number>[_<dose in cGy>]``: the type
 (``GTV``, ``CTV``, ``PTV``), a lower-case classifier (``n`` nodal, ``m`` metastasis,
-``sb`` surgical bed), a number when several targets share type and classifier, and an
-optional dose suffix in cGy for dose levels (``PTV_6120``). Names have at most 16
-characters and no spaces.
+``sb`` surgical bed), the lesion's number among the lesions of that classifier (always
+written, from 1, in the order of the lesions file, also for a single lesion: ``GTVn1``),
+and an optional dose suffix in cGy for dose levels (``PTV_6120``, no number). Names have
+at most 16 characters and no spaces.
 
 References
 ----------
@@ -128,26 +129,39 @@ def target_name(
     return validate_name(name)
 
 
-# Colours: GTV red shades, CTV yellow/orange, PTV blue/cyan, external green.
+# Colours: GTV reds/pinks, CTV yellows/oranges, PTV blues/violets, External green. Every
+# colour is bright (a channel >= 150: visible on the dark background of planning
+# systems), at least 64 apart (RGB distance) from the others of its type, 50 from any
+# other listed one, and 150 from External's green.
 _BASE = {
-    RoiType.GTV: [(255, 0, 0), (200, 0, 60), (255, 80, 80), (160, 0, 0), (255, 0, 128)],
-    RoiType.CTV: [(255, 200, 0), (255, 140, 0), (230, 230, 0), (200, 160, 0), (255, 170, 90)],
-    RoiType.PTV: [(0, 128, 255), (0, 200, 255), (80, 80, 255), (0, 90, 180), (120, 160, 255)],
+    RoiType.GTV: [(255, 0, 0), (255, 0, 150), (255, 110, 110), (190, 0, 60), (255, 80, 0),
+                  (220, 0, 220), (255, 170, 200), (200, 60, 120)],
+    RoiType.CTV: [(255, 200, 0), (255, 130, 0), (255, 255, 110), (170, 130, 0),
+                  (255, 190, 150), (210, 90, 30), (240, 240, 200), (200, 200, 60)],
+    RoiType.PTV: [(0, 128, 255), (0, 210, 255), (110, 90, 255), (0, 60, 200),
+                  (150, 170, 255), (170, 0, 255), (90, 255, 255), (0, 150, 150)],
     RoiType.EXTERNAL: [(0, 200, 0)],
 }
 
 
 def colour_for(roi_type: RoiType | str, index: int) -> tuple[int, int, int]:
-    """A display colour for the ``index``-th ROI of a type (distinct within a type).
+    """A display colour for the ``index``-th ROI of a type.
+
+    Eight hand-picked colours per target type (reds for GTVs, yellows for CTVs, blues
+    for PTVs), distinct from each other and from External's green; beyond them, hues
+    stepped by the golden angle (saturated and bright, skipping the greens).
 
     >>> colour_for("GTV", 0), colour_for("PTV", 1)
-    ((255, 0, 0), (0, 200, 255))
+    ((255, 0, 0), (0, 210, 255))
     """
+    import colorsys
+
     t = RoiType(roi_type)
     palette = _BASE.get(t, [(255, 0, 255)])
     if index < len(palette):
         return palette[index]
-    # beyond the palette: rotate the hue deterministically
-    r, g, b = palette[index % len(palette)]
-    k = index // len(palette)
-    return ((r + 37 * k) % 256, (g + 91 * k) % 256, (b + 53 * k) % 256)
+    hue = (0.61803398875 * (index - len(palette)) + 0.05) % 1.0
+    if 0.22 < hue < 0.45:  # greens: External's
+        hue = (hue + 0.25) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return (round(255 * r), round(255 * g), round(255 * b))

@@ -51,6 +51,7 @@ __all__ = [
     "load_mask_source",
     "pet_to_ct_transform",
     "resample_mask_nearest",
+    "roi_description",
     "source_mask",
     "targets_to_rois",
 ]
@@ -93,6 +94,9 @@ class Target:
         How it was made, e.g. ``"sphere"``, ``"GTVn1 + 3 mm"``, ``"union(PTVn1, PTVm2)"``.
     margin
         Margin text for tables (``"3 mm"``, ``""``).
+    chain
+        The whole derivation for the ROI description, e.g.
+        ``"GTVn1 + 3 mm (CTV) + 3 mm (PTV)"`` (empty: ``source``).
     """
 
     name: str
@@ -101,6 +105,7 @@ class Target:
     lesion_id: str | None
     source: str
     margin: str = ""
+    chain: str = ""
 
     def volume_cc(self) -> float:
         """Volume in cm^3."""
@@ -650,12 +655,14 @@ def build_targets(
         gtv_cropped = crop(gtv)
         if body_arr is not None:
             _check_crop(gtv, gtv_cropped, lesion.id, gname, body, inside_skin_mm, warnings)
+        ctv_chain = f"{gname} + {_margin_text(ctv_m)} (CTV)"
         made = [
-            Target(gname, RoiType.GTV, gtv_cropped, lesion.id, kind, ""),
+            Target(gname, RoiType.GTV, gtv_cropped, lesion.id, kind, "",
+                   f"lesion {lesion.id}, {lesion.site}: {kind}"),
             Target(cname, RoiType.CTV, crop(ctv), lesion.id, f"{gname} + {_margin_text(ctv_m)}",
-                   _margin_text(ctv_m)),
+                   _margin_text(ctv_m), ctv_chain),
             Target(pname, RoiType.PTV, crop(ptv), lesion.id, f"{cname} + {_margin_text(ptv_m)}",
-                   _margin_text(ptv_m)),
+                   _margin_text(ptv_m), f"{ctv_chain} + {_margin_text(ptv_m)} (PTV)"),
         ]
         targets += made
         lesion_ptvs.append(made[2])
@@ -679,7 +686,8 @@ def build_targets(
         targets.append(Target(cname, RoiType.CTV, ctv_eni_cropped, None, f"ENI CTV ({eni_src})"))
         targets.append(
             Target(pname, RoiType.PTV, ptv_eni, None, f"{cname} + {_margin_text(eni.margin_mm)}",
-                   _margin_text(eni.margin_mm))
+                   _margin_text(eni.margin_mm),
+                   f"{cname} ({eni_src}) + {_margin_text(eni.margin_mm)} (PTV)")
         )
         if eni.margin_mm != 5.0 and not isinstance(eni.margin_mm, AnisotropicMargin):
             warnings.append(
@@ -704,6 +712,39 @@ def build_targets(
                    "body outline" if isinstance(body, str) else "body ROI")
         )
     return TargetSet(targets=targets, warnings=warnings, body=body_arr)
+
+
+#: DICOM ROIDescription (3006,0028) is a Long String: at most 64 characters
+_MAX_DESCRIPTION = 64
+
+
+def roi_description(derivation: str, version: str = __version__) -> str:
+    """ROI description: how the structure was made, and the rtplan version, in 64 characters.
+
+    The version is always kept. A derivation too long for the rest is written without
+    spaces and slashes (``R1L2A3P4S5I6mm``), and if still too long, shortened in the
+    middle with ``...``.
+
+    Examples
+    --------
+    >>> roi_description("GTVn1 + 3 mm (CTV) + 3 mm (PTV)", "0.1.0")
+    'GTVn1 + 3 mm (CTV) + 3 mm (PTV); rtplan 0.1.0'
+    >>> d = roi_description("GTVn1 + R1/L2/A3/P4/S5/I6 mm (CTV) + R1/L2/A3/P4/S5/I6 mm (PTV)",
+    ...                     "0.1.0")
+    >>> d, len(d)
+    ('GTVn1+R1L2A3P4S5I6mm(CTV)+R1L2A3P4S5I6mm(PTV); rtplan 0.1.0', 59)
+    >>> roi_description("union(" + ", ".join(f"PTVn{k}" for k in range(1, 13)) + ")", "0.1.0")
+    'union(PTVn1, PTVn2, PTVn...PTVn10, PTVn11, PTVn12); rtplan 0.1.0'
+    """
+    suffix = f"; rtplan {version}"
+    room = _MAX_DESCRIPTION - len(suffix)
+    text = derivation
+    if len(text) > room:
+        text = text.replace(" ", "").replace("/", "")
+    if len(text) > room:
+        keep = room - 3
+        text = derivation[: (keep + 1) // 2] + "..." + derivation[len(derivation) - keep // 2:]
+    return text + suffix
 
 
 def targets_to_rois(
@@ -731,7 +772,7 @@ def targets_to_rois(
     >>> [(r.name, r.roi_type, len(r.contours)) for r in rois]
     [('GTVn1', 'GTV', 3), ('CTVn1', 'CTV', 5), ('PTVn1', 'PTV', 7)]
     >>> rois[2].description
-    'CTVn1 + 3 mm; rtplan ...'
+    'GTVn1 + 2 mm (CTV) + 3 mm (PTV); rtplan ...'
     """
     s = _ops()
     say = progress or (lambda _msg: None)
@@ -742,14 +783,13 @@ def targets_to_rois(
         say(f"contouring {t.name}")
         i = counters.get(t.roi_type, 0)
         counters[t.roi_type] = i + 1
-        desc = f"{t.source}; rtplan {__version__}"
         rois.append(
             ROIContours(
                 name=t.name,
                 roi_type=str(t.roi_type),
                 color=colour_for(t.roi_type, i),
                 contours=s.contours_from_sdf(t.sdf),
-                description=desc[:64],
+                description=roi_description(t.chain or t.source),
             )
         )
     return rois

@@ -47,7 +47,7 @@ def test_demo_outputs(demo):
     colours = [tuple(c.ROIDisplayColor) for c in ds.ROIContourSequence]
     assert len(set(colours)) == len(colours)
     desc = {r.ROIName: r.get("ROIDescription", "") for r in ds.StructureSetROISequence}
-    assert "CTVn1 + 3 mm" in desc["PTVn1"] and "rtplan" in desc["PTVn1"]
+    assert desc["PTVn1"].startswith("GTVn1 + 3 mm (CTV) + 3 mm (PTV); rtplan ")
 
 
 def test_demo_rtstruct_passes_dciodvfy(demo):
