@@ -19,7 +19,7 @@ from rtplan.cli._pet_geometry import (
     suv_overrides,
 )
 from rtplan.cli.options import add_force, add_json, new_command, print_json
-from rtplan.errors import InputError, from_validation_error
+from rtplan.errors import InputError
 
 
 def _progress(quiet: bool):
@@ -71,7 +71,13 @@ def _eni_source(text: str, option: str = "--eni-ctv") -> dict:
 
 
 def _merge_spec(args: argparse.Namespace):
-    from rtplan.structures.spec import ENISpec, LesionsFile, MarginSpec, load_lesions_file
+    from rtplan.structures.spec import (
+        ENISpec,
+        LesionsFile,
+        MarginSpec,
+        load_lesions_file,
+        validation_input_error,
+    )
 
     spec = load_lesions_file(args.lesions)
     margins = spec.margins.model_dump()
@@ -95,7 +101,7 @@ def _merge_spec(args: argparse.Namespace):
             eni=None if eni is None else ENISpec.model_validate(eni),
         )
     except ValidationError as exc:
-        raise from_validation_error(exc, "margins/ENI options") from None
+        raise validation_input_error(exc, "margins/ENI options") from None
 
 
 def _body_arg(text: str, ct: Any) -> Any:

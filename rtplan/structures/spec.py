@@ -30,7 +30,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from rtplan.errors import InputError, from_validation_error
+from rtplan.errors import InputError
 from rtplan.imaging.pet_lesions import PETSeedSource
 from rtplan.structures.naming import LesionSite
 
@@ -47,6 +47,7 @@ __all__ = [
     "SphereSource",
     "load_lesions_file",
     "margin_warnings",
+    "validation_input_error",
 ]
 
 #: Margins the paper's protocol uses for CTV and PTV (mm); others are allowed with a warning.
@@ -174,6 +175,86 @@ class LesionsFile(_Model):
         return v
 
 
+#: pydantic error types that only say "this union branch is not the input's type"
+_TYPE_MISMATCH = {"float_type", "float_parsing", "int_type", "int_parsing", "model_type",
+                  "dict_type", "list_type", "tuple_type", "string_type", "bool_type",
+                  "model_attributes_type", "is_instance_of"}
+
+
+def _union_member(segment: object) -> bool:
+    """A location segment naming a union branch (``AnisotropicMargin``,
+    ``constrained-float``, ``function-after[...]``), not a field or an index."""
+    return isinstance(segment, str) and (segment[:1].isupper() or "-" in segment
+                                         or "[" in segment)
+
+
+def _where(loc: tuple, data: object) -> str:
+    """``lesions[1] (L2).source.diameter_mm`` from a pydantic location (union branches
+    left out; the lesion's id added when the data has it)."""
+    out = ""
+    node = data
+    for seg in loc:
+        if _union_member(seg):
+            continue
+        if isinstance(seg, int):
+            out += f"[{seg}]"
+            node = node[seg] if isinstance(node, list) and seg < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                out += f" ({node['id']})"
+        else:
+            out += ("." if out else "") + str(seg)
+            node = node.get(seg) if isinstance(node, dict) else None
+    return out or "(file)"
+
+
+def validation_input_error(exc: ValidationError, source: str, data: object = None) -> InputError:
+    """A short :class:`~rtplan.errors.InputError` for a lesions-file (or option) error.
+
+    One line per problem: where (``lesions[1] (L2).source.diameter_mm``), what pydantic
+    says, and the offending value when it is short. Of a union (a margin is a number or
+    six values; an ENI CTV is an RTSTRUCT ROI or a mask), only the branches the input
+    could be are reported; the input itself is never dumped whole.
+
+    Examples
+    --------
+    >>> try:
+    ...     MarginSpec.model_validate({"ctv_margin_mm": 25})
+    ... except ValidationError as exc:
+    ...     print(validation_input_error(exc, "margins"))
+    invalid margins: ctv_margin_mm: Input should be less than or equal to 20 (got 25)
+    """
+    errors = exc.errors()
+    groups: dict[tuple, dict[object, list]] = {}
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        u = next((i for i, seg in enumerate(loc) if _union_member(seg)), None)
+        if u is not None:
+            groups.setdefault(loc[:u], {}).setdefault(loc[u], []).append(err)
+    dropped: set[int] = set()
+    for branches in groups.values():
+        if len(branches) < 2:
+            continue
+        wrong = {b for b, errs in branches.items()
+                 if any(e["type"] in _TYPE_MISMATCH and len(e["loc"]) == len(errs[0]["loc"])
+                        and e["loc"][-1] == b for e in errs)
+                 or any(e["type"] == "literal_error" and e["loc"][-1] == "kind" for e in errs)}
+        if wrong and len(wrong) < len(branches):
+            for b in wrong:
+                dropped.update(id(e) for e in branches[b])
+    parts = []
+    for err in errors:
+        if id(err) in dropped:
+            continue
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        given = err.get("input")
+        shown = repr(given)
+        got = "" if isinstance(given, dict) or len(shown) > 60 else f" (got {shown})"
+        line = f"{_where(tuple(err.get('loc', ())), data)}: {msg}{got}"
+        if line not in parts:
+            parts.append(line)
+    return InputError(f"invalid {source}: " + "; ".join(parts))
+
+
 def load_lesions_file(path: str | Path) -> LesionsFile:
     """Read and validate a lesions file; relative source paths become absolute.
 
@@ -193,7 +274,7 @@ def load_lesions_file(path: str | Path) -> LesionsFile:
     try:
         spec = LesionsFile.model_validate(data)
     except ValidationError as exc:
-        raise from_validation_error(exc, f"lesions file '{p}'") from None
+        raise validation_input_error(exc, f"lesions file '{p}'", data) from None
     return _resolve_paths(spec, p.parent)
 
 
