@@ -1,11 +1,18 @@
 """AAPM TG-263 target names, ROI types and display colours.
 
-TG-263 target names are ``<type><classifier><number>[_<dose in cGy>]``: the type
-(``GTV``, ``CTV``, ``PTV``), a lower-case classifier (``n`` nodal, ``m`` metastasis,
-``sb`` surgical bed), the lesion's number among the lesions of that classifier (always
-written, from 1, in the order of the lesions file, also for a single lesion: ``GTVn1``),
-and an optional dose suffix in cGy for dose levels (``PTV_6120``, no number). Names have
-at most 16 characters and no spaces.
+TG-263 target names are ``<type><classifier><number>[_<structure>][_<dose in cGy>]``:
+the type (``GTV``, ``CTV``, ``PTV``); a lower-case classifier, which TG-263 defines as
+``p`` (primary), ``n`` (nodal), ``sb`` (surgical bed), ``par`` (parenchyma), ``v``
+(venous thrombus) or ``vas`` (vascular), or none; the lesion's number among the lesions
+of that classifier (always written, from 1, in the order of the lesions file, also for a
+single lesion: ``GTVn1``); an optional structure indicator after an underscore (a TG-263
+structure name, e.g. ``_Bone``); and an optional dose suffix in cGy for dose levels
+(``PTV_6120``, no number). Names have at most 16 characters and no spaces.
+
+Lesion sites map to: pelvic and distant nodes ``n`` (``GTVn1``), the prostate bed ``sb``
+(``GTVsb1``), bone metastases no classifier with the ``Bone`` indicator (``GTV1_Bone``)
+and visceral metastases no classifier (``GTV2``; the organ is not known here). TG-263 has
+no metastasis classifier: rtplan wrote ``GTVm1`` before, which TG-263 checkers reject.
 
 References
 ----------
@@ -23,11 +30,13 @@ from rtplan.errors import InvalidParameterError
 
 __all__ = [
     "MAX_NAME_LENGTH",
+    "TG263_CLASSIFIERS",
     "LesionSite",
     "RoiType",
     "colour_for",
     "dose_suffix",
     "site_classifier",
+    "site_indicator",
     "target_name",
     "validate_name",
 ]
@@ -57,25 +66,43 @@ class RoiType(StrEnum):
     CONTROL = "CONTROL"
 
 
+#: TG-263 target classifiers (primary, nodal, surgical bed, parenchyma, venous thrombus,
+#: vascular); a target may also have none
+TG263_CLASSIFIERS = ("p", "n", "sb", "par", "v", "vas")
+
 _CLASSIFIER = {
     LesionSite.PROSTATE_BED: "sb",
     LesionSite.PELVIC_NODE: "n",
     LesionSite.DISTANT_NODE: "n",
-    LesionSite.BONE: "m",
-    LesionSite.VISCERAL: "m",
+    LesionSite.BONE: "",
+    LesionSite.VISCERAL: "",
 }
+_INDICATOR = {LesionSite.BONE: "Bone"}
 
 
 def site_classifier(site: LesionSite | str) -> str:
-    """TG-263 classifier of a lesion site: ``n`` (nodes), ``m`` (bone, visceral),
-    ``sb`` (prostate bed, the surgical bed).
+    """TG-263 classifier of a lesion site: ``n`` (nodes), ``sb`` (prostate bed, the
+    surgical bed), none for bone and visceral metastases (TG-263 has no metastasis
+    classifier).
 
     Examples
     --------
     >>> site_classifier("pelvic_node"), site_classifier("bone"), site_classifier("prostate_bed")
-    ('n', 'm', 'sb')
+    ('n', '', 'sb')
     """
     return _CLASSIFIER[LesionSite(site)]
+
+
+def site_indicator(site: LesionSite | str) -> str:
+    """TG-263 structure indicator of a lesion site (after an underscore): ``Bone`` for
+    bone metastases, none otherwise.
+
+    Examples
+    --------
+    >>> site_indicator("bone"), site_indicator("visceral")
+    ('Bone', '')
+    """
+    return _INDICATOR.get(LesionSite(site), "")
 
 
 def dose_suffix(dose_gy: float) -> str:
@@ -113,17 +140,30 @@ def target_name(
     classifier: str = "",
     number: int | None = None,
     dose_gy: float | None = None,
+    indicator: str = "",
 ) -> str:
     """Compose a TG-263 target name.
 
+    Raises
+    ------
+    InvalidParameterError
+        For a classifier TG-263 does not define, or a name over 16 characters.
+
     Examples
     --------
-    >>> target_name("GTV", "n", 1), target_name("PTV", "m", 2)
-    ('GTVn1', 'PTVm2')
+    >>> target_name("GTV", "n", 1), target_name("PTV", "", 2, indicator="Bone")
+    ('GTVn1', 'PTV2_Bone')
     >>> target_name("PTV", dose_gy=61.2), target_name("CTV", "n", dose_gy=51)
     ('PTV_6120', 'CTVn_5100')
     """
+    if classifier and classifier not in TG263_CLASSIFIERS:
+        raise InvalidParameterError(
+            f"target classifier {classifier!r} is not one of TG-263's "
+            f"{', '.join(TG263_CLASSIFIERS)}: leave it empty for targets none describes"
+        )
     name = str(RoiType(roi_type)) + classifier + ("" if number is None else str(int(number)))
+    if indicator:
+        name += "_" + indicator
     if dose_gy is not None:
         name += "_" + dose_suffix(dose_gy)
     return validate_name(name)

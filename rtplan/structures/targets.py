@@ -30,7 +30,13 @@ from rtplan.imaging.grid import Grid
 from rtplan.imaging.registration import RigidTransform
 from rtplan.structures.body import body_mask
 from rtplan.structures.contour import ROIContours
-from rtplan.structures.naming import RoiType, colour_for, site_classifier, target_name
+from rtplan.structures.naming import (
+    RoiType,
+    colour_for,
+    site_classifier,
+    site_indicator,
+    target_name,
+)
 from rtplan.structures.spec import (
     AnisotropicMargin,
     ENISpec,
@@ -91,7 +97,7 @@ class Target:
     lesion_id
         Lesion it derives from (None for ENI, SIB composites and the body).
     source
-        How it was made, e.g. ``"sphere"``, ``"GTVn1 + 3 mm"``, ``"union(PTVn1, PTVm2)"``.
+        How it was made, e.g. ``"sphere"``, ``"GTVn1 + 3 mm"``, ``"union(PTVn1, PTV1_Bone)"``.
     margin
         Margin text for tables (``"3 mm"``, ``""``).
     chain
@@ -650,7 +656,9 @@ def build_targets(
                          pet_exclusion=pet_exclusion, notes=warnings)
         ctv = s.expand(gtv, _margin_arg(ctv_m))
         ptv = s.expand(ctv, _margin_arg(ptv_m))
-        gname, cname, pname = (target_name(t, cls, k) for t in ("GTV", "CTV", "PTV"))
+        ind = site_indicator(lesion.site)
+        gname, cname, pname = (target_name(t, cls, k, indicator=ind)
+                               for t in ("GTV", "CTV", "PTV"))
         kind = lesion.source.kind
         gtv_cropped = crop(gtv)
         if body_arr is not None:

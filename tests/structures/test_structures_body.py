@@ -78,9 +78,9 @@ def test_both_legs_are_in_the_body_and_their_lesions_kept(legs_ct):
     ts = build_targets(LesionsFile.model_validate(_femur_lesions()), ct, body="auto")
     assert ts.warnings == []
     sphere = 4 / 3 * math.pi * 6.0**3 / 1000
-    for name in ("GTVm1", "GTVm2"):
+    for name in ("GTV1_Bone", "GTV2_Bone"):
         assert ts.by_name(name).volume_cc() == pytest.approx(sphere, rel=0.01)
-    for name, r in (("PTVm1", 11.0), ("PTVm2", 11.0)):
+    for name, r in (("PTV1_Bone", 11.0), ("PTV2_Bone", 11.0)):
         assert ts.by_name(name).volume_cc() == pytest.approx(4 / 3 * math.pi * r**3 / 1000,
                                                              rel=0.01)
     # External: pelvis above z = 0, both legs below, the couch left out (pixelised
@@ -116,9 +116,9 @@ def test_target_removed_by_the_body_crop_is_an_error(legs_ct, tmp_path, capsys):
     gap = {"id": "L9", "site": "bone", "source": {
         "kind": "sphere", "center_mm": [0.4, 0.2, -40.1], "diameter_mm": 4.0}}
     spec = LesionsFile.model_validate(_femur_lesions([gap]))
-    with pytest.raises(InputError, match=r"lesion L9's GTVm3 lies entirely outside the body"):
+    with pytest.raises(InputError, match=r"lesion L9's GTV3_Bone lies entirely outside the body"):
         build_targets(spec, ct, body="auto")
-    assert build_targets(spec, ct, body="none").by_name("GTVm3").volume_cc() > 0
+    assert build_targets(spec, ct, body="none").by_name("GTV3_Bone").volume_cc() > 0
     lesions = tmp_path / "lesions.json"
     lesions.write_text(json.dumps(_femur_lesions([gap])))
     folder = tmp_path / "ct"
@@ -139,5 +139,5 @@ def test_target_partly_outside_the_body_is_a_warning(legs_ct):
     spec = LesionsFile.model_validate({"lesions": [edge],
                                        "margins": {"ctv_margin_mm": 2, "ptv_margin_mm": 3}})
     ts = build_targets(spec, ct, body="auto")
-    assert any(w.startswith("lesion L3's GTVm1:") and "outside the body" in w
+    assert any(w.startswith("lesion L3's GTV1_Bone:") and "outside the body" in w
                for w in ts.warnings)

@@ -14,9 +14,9 @@ import pytest
 from rtplan.cli.main import main
 from rtplan.demo import write_demo_inputs
 
-EXPECTED = ["GTVn1", "CTVn1", "PTVn1", "GTVn2", "CTVn2", "PTVn2", "GTVm1", "CTVm1", "PTVm1",
-            "GTVsb1", "CTVsb1", "PTVsb1", "CTVn_5100", "PTVn_5100", "PTV_6120", "PTV_5100",
-            "External"]
+EXPECTED = ["GTVn1", "CTVn1", "PTVn1", "GTVn2", "CTVn2", "PTVn2", "GTV1_Bone", "CTV1_Bone",
+            "PTV1_Bone", "GTVsb1", "CTVsb1", "PTVsb1", "CTVn_5100", "PTVn_5100", "PTV_6120",
+            "PTV_5100", "External"]
 
 
 def digest(folder: Path) -> dict:

@@ -99,3 +99,30 @@ def test_colours_are_distinct_visible_and_not_external(ct, tmp_path):
         more = [colour_for(t, i) for i in range(8, 24)]
         assert len(set(more)) == len(more)
         assert all(max(c) >= 200 and _rgb_distance(c, external) >= 150 for c in more)
+
+
+# TG-263 target rules (Mayo et al. 2018, target nomenclature): type, then a classifier
+# from p, n, sb, par, v, vas (or none), then the number, then optional "_" + a TG-263
+# structure name and "_" + dose in cGy. The classifier list is the one the independent
+# checkers implement (kildealab/TG263ComplianceTool target rule 2; o3-core/TG263NameChecker)
+TG263_TARGET = (r"^(GTV|CTV|PTV)(p|n|sb|par|v|vas)?\d*(_Bone)?(_\d{4})?$")
+
+
+def test_target_names_follow_tg263_classifiers(ct, tmp_path):
+    import re
+
+    sites = ["pelvic_node", "distant_node", "bone", "visceral", "prostate_bed", "bone"]
+    spec = {"lesions": [_sphere(f"L{k}", site, -25.0 + 10.0 * k)
+                        for k, site in enumerate(sites)],
+            "eni": {"ctv": {"kind": "rtstruct", "path": str(_eni(ct, tmp_path / "eni.dcm")),
+                            "roi": "CTV_Elective"}, "sib": True}}
+    desc, _ = _written(ct, tmp_path, spec)
+    names = [n for n in desc if n != "External"]
+    assert names[:18:3] == ["GTVn1", "GTVn2", "GTV1_Bone", "GTV2", "GTVsb1", "GTV3_Bone"]
+    for name in names:
+        assert re.match(TG263_TARGET, name) and len(name) <= 16, name
+    from rtplan.errors import InvalidParameterError
+    from rtplan.structures.naming import target_name
+
+    with pytest.raises(InvalidParameterError, match="not one of TG-263's"):
+        target_name("GTV", "m", 1)

@@ -57,14 +57,15 @@ def test_gtv_ctv_ptv_volumes_are_expanded_spheres(ct):
                     margins={"ctv_margin_mm": 2, "ptv_margin_mm": 3})
     ts = build_targets(spec, ct, body="auto")
     names = [t.name for t in ts.targets]
-    assert names == ["GTVn1", "CTVn1", "PTVn1", "GTVm1", "CTVm1", "PTVm1", "External"]
-    for name, r in [("GTVn1", 5), ("CTVn1", 7), ("PTVn1", 10), ("GTVm1", 3), ("CTVm1", 5),
-                    ("PTVm1", 8)]:
+    assert names == ["GTVn1", "CTVn1", "PTVn1", "GTV1_Bone", "CTV1_Bone", "PTV1_Bone",
+                     "External"]
+    for name, r in [("GTVn1", 5), ("CTVn1", 7), ("PTVn1", 10), ("GTV1_Bone", 3),
+                    ("CTV1_Bone", 5), ("PTV1_Bone", 8)]:
         # 2 % in volume = 0.7 % in radius (< 0.07 mm here)
         assert ts.by_name(name).volume_cc() == pytest.approx(sphere_volume_cc(r), rel=0.02)
     assert ts.warnings == []
     rep = ts.report()
-    assert {s["name"]: s["lesion_id"] for s in rep["structures"]}["PTVm1"] == "L2"
+    assert {s["name"]: s["lesion_id"] for s in rep["structures"]}["PTV1_Bone"] == "L2"
     assert set(rep["structures"][0]) >= {"name", "roi_type", "volume_cc", "lesion_id", "source"}
 
 
@@ -73,11 +74,11 @@ def test_body_crop_and_inside_skin_are_plane_cuts(ct):
     spec = spec_for([sphere("L1", "bone", [0.2, 26.0, 0.4], 16.0)],
                     margins={"ctv_margin_mm": 0, "ptv_margin_mm": 0})
     whole = sphere_volume_cc(8)
-    got = build_targets(spec, ct, body="none").by_name("GTVm1").volume_cc()
+    got = build_targets(spec, ct, body="none").by_name("GTV1_Bone").volume_cc()
     assert got == pytest.approx(whole, rel=0.02)
-    got = build_targets(spec, ct, body="auto").by_name("GTVm1").volume_cc()
+    got = build_targets(spec, ct, body="auto").by_name("GTV1_Bone").volume_cc()
     assert got == pytest.approx(whole - cap_volume_cc(8, 4.0), rel=0.02)
-    got = build_targets(spec, ct, body="auto", inside_skin_mm=3).by_name("GTVm1").volume_cc()
+    got = build_targets(spec, ct, body="auto", inside_skin_mm=3).by_name("GTV1_Bone").volume_cc()
     assert got == pytest.approx(whole - cap_volume_cc(8, 7.0), rel=0.03)
     with pytest.raises(InputError, match="needs a body outline"):
         build_targets(spec, ct, body="none", inside_skin_mm=3)
@@ -143,9 +144,9 @@ def test_rtstruct_and_mask_sources(ct, tmp_path):
     spec = load_lesions_file(tmp_path / "lesions.json")
     ts = build_targets(spec, ct, body="none")
     expected = mask.sum() * 3.0 / 1000.0  # 500 voxels of 3 mm^3
-    assert ts.by_name("GTVm1").volume_cc() == pytest.approx(expected, rel=0.02)
+    assert ts.by_name("GTV1").volume_cc() == pytest.approx(expected, rel=0.02)
     assert ts.by_name("GTVn1").volume_cc() == pytest.approx(expected, rel=0.02)
-    np.testing.assert_array_equal(rasterize(ts.by_name("GTVm1").sdf), mask)
+    np.testing.assert_array_equal(rasterize(ts.by_name("GTV1").sdf), mask)
     # a mask on another grid is refused
     nib.save(nib.Nifti1Image(data[:-1], aff), tmp_path / "bad.nii.gz")
     bad = {"lesions": [{"id": "A", "site": "bone",
