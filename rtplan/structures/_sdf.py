@@ -56,7 +56,8 @@ box: a box seen along its diagonal is up to 0.37 cells nearer). Anisotropic marg
 same with the octant-ellipsoid gauge, which is separable per axis for a box. A PET
 delineation keeps its exposed PET voxel boxes in the PET frame (``_Patch.boxes``) and
 isotropic margins are measured to them directly. Checked against brute-force distances to
-random box unions (exact to float precision at the cells) and analytic rounded boxes.
+random box unions (exact to float precision at the cells; the anisotropic gauge within
+0.02 mm near the surface) and analytic rounded boxes.
 
 Masks drawn on another grid (``sdf_from_foreign_mask``)
 -------------------------------------------------------
@@ -751,7 +752,8 @@ def _cost_tables(shape, h, r_plus=None, r_minus=None) -> list[NDArray[np.float64
     return out
 
 
-def _nearest_boxes(target, feat, sel_mask, sel, tables, ring, extra_feats=(), need_box=False):
+def _nearest_boxes(target, feat, sel_mask, sel, tables, ring, extra_feats=(), need_box=False,
+                   sweeps=1):
     """Minimum cost from the cells ``sel`` to the boxes of the ``target`` cells.
 
     ``sel`` are index arrays (``sel_mask`` the same cells as a boolean box; ``ring`` a
@@ -760,11 +762,12 @@ def _nearest_boxes(target, feat, sel_mask, sel, tables, ring, extra_feats=(), ne
     squared distance or squared gauge). The distance to a union of boxes is not always
     reached at the box of the nearest *centre* (the EDT feature ``feat``, shape
     ``(3, *box)``): a box seen along its diagonal is up to ``(sqrt(3) - 1) / 2`` cells
-    nearer than one seen face on. The candidates are therefore the feature cell and its
-    6 neighbours (and those of ``extra_feats``, other feature maps), then, in one sweep,
-    the best boxes found for the 18 face and edge neighbours (vector propagation). Checked
-    against the brute-force minimum over all boxes on random box unions. ``feat`` is
-    overwritten (best boxes).
+    nearer than one seen face on. The candidates are therefore the feature cell (of
+    ``feat`` and of ``extra_feats``, other feature maps), then, in one sweep, the best
+    boxes found for the 18 face and edge neighbours (vector propagation), repeated
+    ``sweeps`` times. Checked against the brute-force minimum over all boxes on random
+    box unions (tests): exact for distances after one sweep; the anisotropic gauge, with
+    two, within 0.02 mm near the surface. ``feat`` is overwritten (best boxes).
 
     Returns the minimum cost ``(N,)`` and the best box indices ``(3, N)``.
     """
@@ -784,16 +787,13 @@ def _nearest_boxes(target, feat, sel_mask, sel, tables, ring, extra_feats=(), ne
     rsel = np.nonzero(ring)
     best = np.full(rsel[0].size, np.inf)
     box = [np.zeros(rsel[0].size, dtype=np.intp) for _ in range(3)]
-    for f_map in (feat, *extra_feats):
-        f = [f_map[a][rsel] for a in range(3)]
-        for off in _NEIGHBOURS:
-            idx = [np.clip(f[a] + off[a], 0, top[a]) for a in range(3)]
-            ok = target[idx[0], idx[1], idx[2]]
-            c = np.where(ok, cost(rsel, idx), np.inf)
-            better = c < best
-            best = np.where(better, c, best)
-            for a in range(3):
-                box[a] = np.where(better, idx[a], box[a])
+    for f_map in (feat, *extra_feats):  # feature cells are target cells
+        idx = [f_map[a][rsel] for a in range(3)]
+        c = cost(rsel, idx)
+        better = c < best
+        best = np.where(better, c, best)
+        for a in range(3):
+            box[a] = np.where(better, idx[a], box[a])
     for a in range(3):
         feat[a][rsel] = box[a]
     keep = sel_mask[rsel]
@@ -805,18 +805,22 @@ def _nearest_boxes(target, feat, sel_mask, sel, tables, ring, extra_feats=(), ne
     flat = sel[0] * strides[0] + sel[1] * strides[1] + sel[2] * strides[2]
     edge = np.nonzero((sel[0] == 0) | (sel[0] == top[0]) | (sel[1] == 0) | (sel[1] == top[1])
                       | (sel[2] == 0) | (sel[2] == top[2]))[0]
-    for off in _PROPAGATE:
-        nb = flat + int(off @ strides)
-        if edge.size:  # cells on the box border: clip instead of wrapping around
-            nb[edge] = sum(np.clip(sel[a][edge] + off[a], 0, top[a]) * strides[a]
-                           for a in range(3))
-        idx = [flat_feat[a][nb] for a in range(3)]
-        c = cost_sel(idx)  # feat holds target boxes only
-        better = c < best_s
-        np.minimum(best_s, c, out=best_s)
-        if need_box:
+    for sweep in range(sweeps):
+        if sweep:  # the boxes found so far become the neighbours' candidates
             for a in range(3):
-                np.copyto(box_s[a], idx[a], where=better)
+                flat_feat[a][flat] = box_s[a]
+        for off in _PROPAGATE:
+            nb = flat + int(off @ strides)
+            if edge.size:  # cells on the box border: clip instead of wrapping around
+                nb[edge] = sum(np.clip(sel[a][edge] + off[a], 0, top[a]) * strides[a]
+                               for a in range(3))
+            idx = [flat_feat[a][nb] for a in range(3)]
+            c = cost_sel(idx)  # feat holds target boxes only
+            better = c < best_s
+            np.minimum(best_s, c, out=best_s)
+            if need_box or sweeps > 1:
+                for a in range(3):
+                    np.copyto(box_s[a], idx[a], where=better)
     return best_s, np.stack(box_s)
 
 
@@ -1214,7 +1218,9 @@ def _cells_margin(
     neighbours and one propagation sweep), so the grown box corners are the exact
     spherical (ellipsoidal) caps: no under-growth at convex corners and edges, as the
     closest-point redistancing of a voxel-mask field had there (its surface points sit on
-    the faces beside a corner, not on it). Elsewhere the value only keeps the right sign.
+    the faces beside a corner, not on it). Isotropic: exact at the cells (brute force on
+    random box unions); anisotropic: within 0.02 mm within a cell of the surface, the
+    right sign in the band. Elsewhere the value only keeps the right sign.
     Cells of the structure take ``min(inner_phi, 0) - r_min``.
 
     Returns the new field (mm, negative inside; isotropic: the signed distance minus
@@ -1251,8 +1257,10 @@ def _cells_margin(
                 extra.append(ndimage.distance_transform_edt(
                     ~cells, sampling=h / r, return_distances=False, return_indices=True))
     tables = _cost_tables(cells.shape, h, rp, rm)
+    # the gauge's nearest box needs a second propagation sweep (random box unions, radii
+    # 1-6 mm: within a cell of the surface 0.2 mm off after one sweep, 0.016 after two)
     best, box = _nearest_boxes(cells, feat, shell, sel, tables, ring, extra_feats=extra,
-                               need_box=True)
+                               need_box=True, sweeps=2)
     del extra
     top = np.asarray(cells.shape) - 1
     v2 = sum(t[sel[a] - box[a] + top[a]] for a, t in enumerate(_cost_tables(cells.shape, h)))

@@ -444,3 +444,46 @@ def test_small_sphere_grown_far_stays_a_sphere_pointwise(radius_mm):
         f = expand(f, 5.0)
         r = radius_mm + 5.0 * k
         assert np.abs(f.value_at(center + r * u)).max() < 0.03  # mm (measured 0.016)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mask_anisotropic_margin_field_is_exact_at_the_cells(seed):
+    # as above with a six-direction margin: at the cells near the new surface the field
+    # is |v| (N - 1) / N for the voxel box of least octant-ellipsoid gauge N (v: the gap
+    # vector to that box), against the brute-force minimum over all exposed boxes
+    from rtplan.structures._sdf import _fine_mask
+
+    rng = np.random.default_rng(100 + seed)
+    grid = Grid((20, 40, 40), origin_mm=(-19.4, -20.1, -25.0), spacing_mm=(2.5, 1.1, 0.9))
+    mask = np.zeros(grid.shape, bool)
+    for _ in range(10):
+        lo = rng.integers([6, 14, 14], [10, 20, 20])
+        mask[tuple(slice(a, a + n) for a, n in zip(lo, rng.integers(1, 7, 3), strict=True))] = 1
+    vals = rng.uniform(1.0, 6.0, 6)  # R L A P S I
+    d = dict(zip(MARGIN_DIRECTIONS, vals, strict=True))
+    # axial grid: local axes (slice = +z, row = +y, column = +x)
+    r_plus = np.array([d["superior"], d["posterior"], d["left"]])
+    r_minus = np.array([d["inferior"], d["anterior"], d["right"]])
+    f = expand(sdf_from_mask(mask, grid), vals.tolist())
+    for p in f.patches:
+        h = p.h
+        fine = _fine_mask(mask, grid, p.spacing_mm, p.base_mm, p.start,
+                          np.asarray(p.start) + np.asarray(p.shape))
+        exposed = fine & ~ndimage.binary_erosion(np.pad(fine, 1))[1:-1, 1:-1, 1:-1]
+        boxes = np.argwhere(exposed)
+        near = np.argwhere((np.abs(p.phi) <= 2.0 * h.max()) & ~fine)
+        near = near[rng.permutation(len(near))[:3000]]
+        gap = near[:, None, :] - boxes[None, :, :]
+        gap = np.sign(gap) * np.maximum(np.abs(gap) * h - h / 2, 0.0)
+        gauge = np.sqrt(((gap / np.where(gap >= 0, r_plus, r_minus)) ** 2).sum(axis=2))
+        k = gauge.argmin(axis=1)
+        n = gauge[np.arange(len(near)), k]
+        v = np.linalg.norm(gap[np.arange(len(near)), k], axis=1)
+        got, ref = p.phi[tuple(near.T)], v * (n - 1) / n
+        assert np.array_equal(got > 0, n > 1)  # inside / outside everywhere in the band
+        # the value where the surface is located (within a cell of it: what contours,
+        # volumes and booleans read): the search for the least-gauge box is not always
+        # exact (one cell in 12 random unions 0.016 mm off); farther out it may settle on
+        # a box of larger gauge (up to 0.2 mm at 1.5 cells), always with the right sign
+        close = np.abs(ref) <= h.max()
+        np.testing.assert_allclose(got[close], ref[close], atol=0.02)  # mm
