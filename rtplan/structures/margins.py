@@ -318,7 +318,13 @@ def crop_to_mask(
         stop_p = np.asarray(patch.start) + np.asarray(patch.shape)
         body_on_patch = _resample(body, patch.spacing_mm, patch.base_mm, patch.start, stop_p)
         phi = np.maximum(patch.phi, body_on_patch.phi)
-        new = _trim(_Patch(patch.spacing_mm, patch.base_mm, patch.start, phi))
+        cells = None
+        if patch.cells is not None and patch.cells_margin_mm == 0 and inset == 0:
+            # both are unions of the same lattice cells: the intersection is exact
+            g = np.asarray(patch.start) - start
+            sl = tuple(slice(int(a), int(a) + n) for a, n in zip(g, patch.shape, strict=True))
+            cells = patch.cells & fine[sl]
+        new = _trim(_Patch(patch.spacing_mm, patch.base_mm, patch.start, phi, cells))
         if new is not None:
             out.append(new)
     return SignedDistanceField(field.grid, tuple(out))

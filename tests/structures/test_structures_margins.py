@@ -487,3 +487,18 @@ def test_mask_anisotropic_margin_field_is_exact_at_the_cells(seed):
         # a box of larger gauge (up to 0.2 mm at 1.5 cells), always with the right sign
         close = np.abs(ref) <= h.max()
         np.testing.assert_allclose(got[close], ref[close], atol=0.02)  # mm
+
+
+def test_crop_of_a_voxel_mask_by_a_voxel_mask_is_their_intersection():
+    # both are unions of voxel boxes: the cropped structure is the union of the voxels in
+    # both, measured exactly (voxel count x voxel volume), its contours on voxel edges
+    grid = Grid((16, 50, 50), origin_mm=(-20.0, -24.5, -24.5), spacing_mm=(2.5, 1.1, 0.9))
+    yy, xx = np.mgrid[:50, :50]
+    node = np.zeros(grid.shape, bool)
+    node[3:12] = (yy - 25) ** 2 + (xx - 22) ** 2 < 160
+    body = np.zeros(grid.shape, bool)
+    body[:, :, :25] = True
+    cropped = crop_to_mask(sdf_from_mask(node, grid), body)
+    assert volume_cc(cropped) == pytest.approx((node & body).sum() * 2.5 * 1.1 * 0.9 / 1000,
+                                               rel=1e-9)
+    np.testing.assert_array_equal(rasterize(cropped), node & body)
