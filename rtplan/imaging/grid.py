@@ -217,8 +217,9 @@ class Grid:
         if not self.is_regular:
             pos = self.slice_positions_mm[starts[0] : stops[0]]
             offsets = pos - pos[0]
+        n_k, n_i, n_j = (int(b - a) for a, b in zip(starts, stops, strict=True))
         return Grid(
-            shape=tuple(b - a for a, b in zip(starts, stops, strict=True)),
+            shape=(n_k, n_i, n_j),
             origin_mm=origin,
             spacing_mm=self.spacing_mm,
             direction=self.direction,

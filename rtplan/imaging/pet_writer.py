@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,10 @@ class PETAcquisition(BaseModel):
         """Activity concentration (Bq/ml) of SUVbw 1: decayed dose / body weight in g."""
         return self.decayed_dose_bq / (self.weight_kg * 1000.0)
 
+
+
+def _save(ds: Dataset, path: Path) -> None:
+    ds.save_as(path, enforce_file_format=True)
 
 def _slope_text(max_abs_bqml: float) -> str:
     """RescaleSlope as DS text such that ``max_abs_bqml / slope <= INT16_MAX``."""
@@ -473,8 +478,7 @@ def write_pet_series(
         os.umask(umask)
         os.chmod(stage, 0o777 & ~umask)
         for k, ds in enumerate(datasets):
-            atomic_write(stage / f"PT_{k:04d}.dcm",
-                         lambda t, ds=ds: ds.save_as(t, enforce_file_format=True))
+            atomic_write(stage / f"PT_{k:04d}.dcm", partial(_save, ds))
         if exists:
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old", dir=parent))
             os.rmdir(old)

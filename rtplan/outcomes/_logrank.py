@@ -94,7 +94,7 @@ def _labels(values: ArrayLike, what: str, n: int) -> NDArray:
     if arr.dtype.kind == "f":
         bad = np.isnan(arr)
     elif arr.dtype == object:
-        bad = np.equal(arr, None) | np.not_equal(arr, arr)  # None or NaN
+        bad = np.array([v is None for v in arr.tolist()], dtype=bool) | (arr != arr)  # None/NaN
     else:
         bad = np.zeros(n, dtype=bool)
     if bad.any():

@@ -348,14 +348,15 @@ def _endpoint_cox(
 ) -> EndpointCox:
     """Cox model of one endpoint: each group vs the first (reference) group."""
     ref = levels[0]
-    base = {"reference": ref, "ties": "efron", "n": int(t.size), "events": int(e.sum())}
+    n, events = int(t.size), int(e.sum())
     try:
         r = cox_ph(t, e, {lv: (g == lv).astype(float) for lv in levels[1:]}, ties="efron")
     except ComputationError as exc:
         warnings.append(f"{ep}: Cox model not estimable: {exc}")
-        return EndpointCox(**base, hazard_ratios=[], likelihood_ratio=None, note=str(exc))
+        return EndpointCox(reference=ref, ties="efron", n=n, events=events, hazard_ratios=[],
+                           likelihood_ratio=None, note=str(exc))
     return EndpointCox(
-        **base,
+        reference=ref, ties="efron", n=n, events=events,
         hazard_ratios=[
             CoxHazardRatio(group=lv, hazard_ratio=_f(r.hazard_ratio[i]),
                            ci=(_f(r.hr_lower[i]), _f(r.hr_upper[i])), p_value=_f(r.p_value[i]))
@@ -523,9 +524,10 @@ def outcomes_report(
         )
 
     tox = [
-        ToxicityRow(domain=c.domain, timepoint=c.timepoint, counts=c.counts,
-                    percent=tuple(_f(x) for x in c.percent), n_assessed=c.n_assessed,
-                    n_not_assessed=c.n_not_assessed)
+        ToxicityRow.model_validate({
+            "domain": c.domain, "timepoint": c.timepoint, "counts": c.counts,
+            "percent": tuple(_f(x) for x in c.percent), "n_assessed": c.n_assessed,
+            "n_not_assessed": c.n_not_assessed})
         for c in toxicity_table(
             (r.patient_id, r.timepoint, r.domain, r.grade) for r in cohort.toxicity
         )
@@ -644,17 +646,17 @@ def report_tables(rep: OutcomesReport) -> list[tuple[str, list[str], list[list[s
         tables.append(("Median follow-up (reverse Kaplan-Meier, months)",
                        ["median", "95% CI"], [[_num(f.median_months), _ci(f.ci)]]))
     if rep.psa_response:
-        s = rep.psa_response
-        n = max(s.n, 1)
+        r = rep.psa_response
+        n = max(r.n, 1)
         tables.append((
             "PSA response at 3 months",
             ["n", "decrease", "unchanged", "rise", ">=50% decline", "median reduction %",
              "Wilcoxon p"],
-            [[str(s.n), f"{s.n_decrease} ({100 * s.n_decrease / n:.1f}%)",
-              f"{s.n_unchanged} ({100 * s.n_unchanged / n:.1f}%)",
-              f"{s.n_rise} ({100 * s.n_rise / n:.1f}%)",
-              f"{s.n_decline_50} ({100 * s.n_decline_50 / n:.1f}%)",
-              _num(s.median_reduction_percent), _p(s.wilcoxon_p)]],
+            [[str(r.n), f"{r.n_decrease} ({100 * r.n_decrease / n:.1f}%)",
+              f"{r.n_unchanged} ({100 * r.n_unchanged / n:.1f}%)",
+              f"{r.n_rise} ({100 * r.n_rise / n:.1f}%)",
+              f"{r.n_decline_50} ({100 * r.n_decline_50 / n:.1f}%)",
+              _num(r.median_reduction_percent), _p(r.wilcoxon_p)]],
         ))
     if rep.toxicity:
         tables.append((
@@ -667,12 +669,12 @@ def report_tables(rep: OutcomesReport) -> list[tuple[str, list[str], list[list[s
               str(r.n_assessed), str(r.n_not_assessed)] for r in rep.toxicity],
         ))
     if rep.lesions:
-        s = rep.lesions
+        les = rep.lesions
         tables.append((
             "SUVmax of irradiated lesions",
             ["lesions", "median pre", "median post", "mean reduction %", "Wilcoxon p"],
-            [[str(s.n_lesions), _num(s.median_pre), _num(s.median_post),
-              _num(s.mean_reduction_percent), _p(s.wilcoxon_p)]],
+            [[str(les.n_lesions), _num(les.median_pre), _num(les.median_post),
+              _num(les.mean_reduction_percent), _p(les.wilcoxon_p)]],
         ))
     return tables
 
