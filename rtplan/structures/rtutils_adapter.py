@@ -196,6 +196,7 @@ def to_rtutils(ct: CTSeries, rois: Sequence[ROIContours], **options: object) -> 
     """
     rt_utils = import_optional("rt_utils", feature=_FEATURE)
     ds = build_rtstruct(ct, rois, **options)  # type: ignore[arg-type]
+    series: list[pydicom.Dataset]
     if ct.paths and all(p and Path(p).is_file() for p in ct.paths):
         series = [pydicom.dcmread(p) for p in ct.paths]  # with pixels, as rt-utils holds
     else:
