@@ -34,7 +34,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from rtplan.errors import InputError, UnsupportedModelError, from_validation_error
-from rtplan.radiobiology import PRESETS, LQ, LQL, USC, SIBPlan, model_from_name, parse_schedule
+from rtplan.radiobiology import LQ, LQL, PRESETS, USC, SIBPlan, model_from_name, parse_schedule
 from rtplan.radiobiology.api import (
     ParameterError,
     compare_report,
