@@ -223,6 +223,8 @@ def _load_plan(text: str) -> Any:
             raise from_validation_error(exc, f"plan file '{path}'") from None
     try:
         return SIBPlan.single(parse_schedule(text))
+    except ValidationError as exc:  # e.g. 0/1: a plan level needs a positive dose
+        raise from_validation_error(exc, f"plan {text!r}") from None
     except InputError as exc:
         raise InputError(
             f"{text!r} is neither a preset ({', '.join(PRESETS)}), a plan JSON file nor a "

@@ -57,6 +57,7 @@ LIMITS: dict[str, float] = {
     "plan_levels": 8,
     "fractions": 1000,
     "total_dose_gy": 10000.0,
+    "alpha_beta_min_gy": 0.01,
     "alpha_beta_gy": 1000.0,
     "target_gy": 10000.0,
     "dose_per_fraction_min_gy": 0.01,
@@ -181,7 +182,25 @@ class _Query:
             return None
         return self._number(name, text, lo, hi, None, lo_inclusive=lo_inclusive, what=what)
 
-    def numbers(self, name: str, lo: float, hi: float, max_items: float) -> list[float]:
+    def alpha_betas(self, max_items: float) -> list[float]:
+        """alpha/beta values (Gy), from one or more ``ab`` parameters (commas allowed)."""
+        return self.numbers(
+            "ab", LIMITS["alpha_beta_min_gy"], LIMITS["alpha_beta_gy"], max_items,
+            lo_inclusive=True,
+        )
+
+    def check_usc_alpha_beta(self, model: LQ | LQL | USC | None, values: list[float]) -> None:
+        """USC fixes alpha/beta: a different value given is an error of the ``ab`` field."""
+        if isinstance(model, USC):
+            for i, ab in enumerate(values):
+                try:
+                    model.resolve_alpha_beta(ab)
+                except InputError as exc:
+                    self.fail("ab", str(exc), i if len(values) > 1 else None)
+
+    def numbers(
+        self, name: str, lo: float, hi: float, max_items: float, *, lo_inclusive: bool = False
+    ) -> list[float]:
         raw = self.params.getlist(name)
         texts = [t for part in raw for t in part.replace(",", " ").split()]
         if len(texts) > max_items:
@@ -189,7 +208,8 @@ class _Query:
             return []
         out = []
         for i, t in enumerate(texts):
-            x = self._number(name, t, lo, hi, i if len(texts) > 1 else None)
+            x = self._number(name, t, lo, hi, i if len(texts) > 1 else None,
+                             lo_inclusive=lo_inclusive)
             if x is not None:
                 out.append(x)
         return out
@@ -274,7 +294,10 @@ class _Query:
             elif text.lower() in PRESETS:
                 out.append(PRESETS[text.lower()].plan)
             elif self.schedule_ok("plan", text, i):
-                out.append(SIBPlan.single(parse_schedule(text)))
+                try:
+                    out.append(SIBPlan.single(parse_schedule(text)))
+                except ValidationError as exc:  # 0/1: a plan level needs a positive dose
+                    self.fail("plan", str(from_validation_error(exc, f"plan {text!r}")), i)
         return out
 
     def _plan_json(self, text: str, i: int) -> SIBPlan | None:
@@ -327,8 +350,9 @@ async def _eqd2(request: Request) -> Response:
         q.fail("s", "give at least one schedule, e.g. 27/3")
     for i, s in enumerate(schedules):
         q.schedule_ok("s", s, i)
-    abs_ = q.numbers("ab", 0, LIMITS["alpha_beta_gy"], LIMITS["alpha_beta_values"])
+    abs_ = q.alpha_betas(LIMITS["alpha_beta_values"])
     model = q.model()
+    q.check_usc_alpha_beta(model, abs_)
     if not abs_ and not isinstance(model, USC) and not any(e["field"] == "ab" for e in q.errors):
         q.fail("ab", "give alpha/beta in Gy, e.g. 1.5 for prostate cancer")
     if q.errors or model is None:
@@ -339,8 +363,9 @@ async def _eqd2(request: Request) -> Response:
 async def _compare(request: Request) -> Response:
     q = _Query(request, {"plan", "ab", *_MODEL_PARAMS})
     plans = q.plans()
-    abs_ = q.numbers("ab", 0, LIMITS["alpha_beta_gy"], LIMITS["alpha_beta_values"])
+    abs_ = q.alpha_betas(LIMITS["alpha_beta_values"])
     model = q.model()
+    q.check_usc_alpha_beta(model, abs_)
     if q.errors or model is None:
         return _errors_response(q.errors)
     ab_arg: list[float | None]
@@ -358,8 +383,10 @@ async def _compare(request: Request) -> Response:
 async def _curve(request: Request) -> Response:
     q = _Query(request, {"plan", "ab_min", "ab_max", *_MODEL_PARAMS})
     plans = q.plans() or [p.plan for p in PRESETS.values()]
-    lo = q.number("ab_min", 0, LIMITS["alpha_beta_gy"])
-    hi = q.number("ab_max", 0, LIMITS["alpha_beta_gy"])
+    lo = q.number("ab_min", LIMITS["alpha_beta_min_gy"], LIMITS["alpha_beta_gy"],
+                  lo_inclusive=True)
+    hi = q.number("ab_max", LIMITS["alpha_beta_min_gy"], LIMITS["alpha_beta_gy"],
+                  lo_inclusive=True)
     model = q.model()
     if q.errors or model is None:
         return _errors_response(q.errors)
@@ -388,8 +415,9 @@ async def _equivalent(request: Request) -> Response:
     n = q.integer("fractions", 1, int(LIMITS["fractions"]))
     d = q.number("dose_per_fraction", LIMITS["dose_per_fraction_min_gy"],
                  LIMITS["dose_per_fraction_gy"], lo_inclusive=True)
-    abs_ = q.numbers("ab", 0, LIMITS["alpha_beta_gy"], 1)
+    abs_ = q.alpha_betas(1)
     model = q.model()
+    q.check_usc_alpha_beta(model, abs_)
     if not q.errors:
         given = [k for k, v in (("ref", ref), ("target_eqd2", te), ("target_bed", tb))
                  if v is not None]
