@@ -177,3 +177,30 @@ def test_solver_error_next_to_its_field(page):
     page.click("#solve")
     expect(page.locator("#eq-fractions-error")).to_contain_text("number of fractions")
 
+
+
+def test_model_warning_and_sib_builder(page):
+    # LQ-L, d_T 6 Gy, one fraction of 20 Gy at a/b 3: BED = 6 (1 + 6/3) + 14 (1 + 12/3)
+    # = 88 Gy, EQD2 = 88 / (1 + 2/3) = 52.8 Gy
+    page.fill(".plan-input >> nth=0", "1x20")
+    page.fill("#ab", "3")
+    page.select_option("#model", "lql")
+    page.fill("#transition_dose_gy", "6")
+    page.click("#calculate")
+    cell = page.wait_for_selector('td.eqd2[data-plan="20/1"][data-ab="3"]')  # labelled TOTAL/N
+    assert cell.inner_text() == "52.80"
+    # plain LQ at 20 Gy per fraction: the CLI's warning is shown
+    page.select_option("#model", "lq")
+    page.click("#calculate")
+    expect(page.locator("#warnings")).to_contain_text("LQ model used at 20 Gy per fraction")
+    # an SIB plan from the builder: 34 fx, lesion 61.2 Gy, nodes 51 Gy, a/b 3:
+    # nodes 51 * 4.5 / 5 = 45.9 Gy, lesion 61.2 * 4.8 / 5 = 58.752 Gy
+    page.click("#sib-builder summary")
+    page.fill("#sib-name", "my-sib")
+    page.click("#add-sib")
+    page.click("#calculate")
+    nodes = page.wait_for_selector(
+        'td.eqd2[data-plan="my-sib"][data-level="elective_nodes"][data-ab="3"]')
+    assert nodes.inner_text() == "45.90"
+    lesion = page.query_selector('td.eqd2[data-plan="my-sib"][data-level="lesion"][data-ab="3"]')
+    assert lesion is not None and lesion.inner_text() == "58.75"
