@@ -18,12 +18,15 @@ from rtplan.radiobiology.analysis import (
 )
 from rtplan.radiobiology.api import (
     ComparisonReport,
+    EQD2Curves,
     EquivalentReport,
     PresetsListing,
     compare_report,
+    eqd2_curves,
     eqd2_report,
     equivalent_report,
     presets_listing,
+    to_jsonable,
 )
 from rtplan.radiobiology.categories import (
     FRACTION_CATEGORIES,
@@ -62,6 +65,7 @@ __all__ = [
     "CourseSum",
     "DoseLevel",
     "DosePerFractionClass",
+    "EQD2Curves",
     "EQD2Result",
     "EquivalentReport",
     "FractionOption",
@@ -80,6 +84,7 @@ __all__ = [
     "dose_per_fraction_class",
     "dose_per_fraction_for_target",
     "eqd2",
+    "eqd2_curves",
     "eqd2_report",
     "eqd2_sensitivity",
     "eqdx",
@@ -96,4 +101,5 @@ __all__ = [
     "presets_listing",
     "ranking_by_alpha_beta",
     "sum_courses",
+    "to_jsonable",
 ]

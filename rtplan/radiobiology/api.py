@@ -37,12 +37,15 @@ from rtplan.radiobiology.solvers import (
 from rtplan.radiobiology.tissues import TISSUES, TissuePreset
 
 __all__ = [
+    "DEFAULT_COMPARE_ALPHA_BETA_GY",
     "ComparisonReport",
+    "EQD2Curve",
     "EQD2Curves",
     "EquivalentReport",
     "ParameterError",
     "PresetsListing",
     "RankingAtAlphaBeta",
+    "RankingFlip",
     "compare_report",
     "eqd2_curves",
     "eqd2_report",
