@@ -90,16 +90,12 @@ def _alpha_betas(args: argparse.Namespace, model: Any, default: tuple[float, ...
 
 # -- eqd2 ---------------------------------------------------------------------------
 def _run_eqd2(args: argparse.Namespace) -> int:
-    from rtplan.radiobiology import evaluate
+    from rtplan.radiobiology.api import eqd2_report, to_jsonable
 
     model = _model(args)
-    results = [
-        evaluate(s, ab, model=model)
-        for s in args.schedules
-        for ab in _alpha_betas(args, model, None)
-    ]
+    results = eqd2_report(args.schedules, _alpha_betas(args, model, None), model=model)
     if args.json:
-        print_json([r.model_dump() for r in results])
+        print_json(to_jsonable(results))
         return 0
     rows = [
         [
@@ -130,20 +126,12 @@ def _run_eqd2(args: argparse.Namespace) -> int:
 
 # -- equivalent ---------------------------------------------------------------------
 def _run_equivalent(args: argparse.Namespace) -> int:
-    from rtplan.radiobiology import bed as bed_fn
-    from rtplan.radiobiology import (
-        dose_per_fraction_for_target,
-        eqd2,
-        evaluate,
-        fractions_for_target,
-        lq_validity_warnings,
-    )
+    from rtplan.radiobiology.api import equivalent_report, to_jsonable
 
     model = _model(args)
     abs_ = _alpha_betas(args, model, None)
     if len(abs_) != 1:
         raise InputError("'rtplan equivalent' takes exactly one --alpha-beta")
-    ab = abs_[0]
     if (args.schedule is None) == (args.target_eqd2 is None and args.target_bed is None):
         raise InputError(
             "give either a reference SCHEDULE or --target-eqd2 G / --target-bed B "
@@ -156,59 +144,21 @@ def _run_equivalent(args: argparse.Namespace) -> int:
             "give exactly one of --fractions N (solve for the dose per fraction) or "
             "--dose-per-fraction D (solve for the number of fractions)"
         )
-    reference = None
-    if args.schedule is not None:
-        reference = evaluate(args.schedule, ab, model=model)
-        target = {"target_bed_gy": reference.bed_gy}
-        ab = reference.alpha_beta_gy
-    else:
-        # USC: the alpha/beta implied by its parameters (as with a reference schedule)
-        ab = model.resolve_alpha_beta(ab)
-        if args.target_bed is not None:
-            target = {"target_bed_gy": args.target_bed}
-        else:
-            target = {"target_eqd2_gy": args.target_eqd2}
-
-    out: dict[str, Any]
-    if args.fractions is not None:
-        if args.fractions < 1:
-            raise InvalidParameterError(f"--fractions must be >= 1, got {args.fractions}")
-        d = dose_per_fraction_for_target(args.fractions, ab, model=model, **target)
-        n = args.fractions
-        e = float(eqd2(d * n, n, ab, model=model))
-        b = float(bed_fn(d * n, n, ab, model=model))
-        out = {
-            "fractions": n,
-            "dose_per_fraction_gy": d,
-            "total_dose_gy": d * n,
-            "eqd2_gy": e,
-            "bed_gy": b,
-            "target_eqd2_gy": e,
-            "target_bed_gy": b,
-        }
-        warnings = lq_validity_warnings(d, model)
-    else:
-        sol = fractions_for_target(args.dose_per_fraction, ab, model=model, **target)
-        # `fractions` is a deliverable whole number (the smallest that reaches the
-        # target); the real-valued solution is `fractions_exact`.
-        chosen = next(o for o in sol.options if o.fractions == sol.fractions_needed)
-        out = {
-            "fractions": chosen.fractions,
-            "dose_per_fraction_gy": chosen.dose_per_fraction_gy,
-            "total_dose_gy": chosen.total_dose_gy,
-            "eqd2_gy": chosen.eqd2_gy,
-            "bed_gy": chosen.bed_gy,
-            "fractions_exact": sol.fractions_exact,
-            "target_eqd2_gy": sol.target_eqd2_gy,
-            "target_bed_gy": sol.target_bed_gy,
-            "options": [o.model_dump() for o in sol.options],
-        }
-        warnings = list(sol.warnings)
-    out["alpha_beta_gy"] = ab
-    out["model"] = model.name
-    out["warnings"] = warnings
-    if reference is not None:
-        out["reference"] = reference.model_dump()
+    if args.fractions is not None and args.fractions < 1:
+        raise InvalidParameterError(f"--fractions must be >= 1, got {args.fractions}")
+    report = equivalent_report(
+        abs_[0],
+        reference=args.schedule,
+        target_eqd2_gy=None if args.schedule is not None else args.target_eqd2,
+        target_bed_gy=None if args.schedule is not None else args.target_bed,
+        fractions=args.fractions,
+        dose_per_fraction_gy=args.dose_per_fraction,
+        model=model,
+    )
+    out: dict[str, Any] = to_jsonable(report)  # type: ignore[assignment]
+    ab = report.alpha_beta_gy
+    reference = report.reference
+    warnings = report.warnings
     if args.json:
         print_json(out)
         return 0
@@ -273,6 +223,8 @@ def _load_plan(text: str) -> Any:
             raise from_validation_error(exc, f"plan file '{path}'") from None
     try:
         return SIBPlan.single(parse_schedule(text))
+    except ValidationError as exc:  # e.g. 0/1: a plan level needs a positive dose
+        raise from_validation_error(exc, f"plan {text!r}") from None
     except InputError as exc:
         raise InputError(
             f"{text!r} is neither a preset ({', '.join(PRESETS)}), a plan JSON file nor a "
@@ -281,28 +233,18 @@ def _load_plan(text: str) -> Any:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from rtplan.radiobiology import PRESETS, compare_plans, ranking_by_alpha_beta
+    from rtplan.radiobiology.api import compare_report, to_jsonable
 
     model = _model(args)
     abs_ = _alpha_betas(args, model, DEFAULT_COMPARE_AB)
-    plans = [_load_plan(p) for p in args.plans] if args.plans else [
-        p.plan for p in PRESETS.values()
-    ]
-    comps = compare_plans(plans, abs_, model=model)
-    abs_used = [r.alpha_beta_gy for r in comps[0].levels[0].results]
-    ranking = ranking_by_alpha_beta(comps, abs_used, level="lesion")
+    plans = [_load_plan(p) for p in args.plans] if args.plans else None
+    report = compare_report(plans, abs_, model=model)
     if args.json:
-        print_json(
-            {
-                "model": model.name,
-                "alpha_beta_gy": abs_used,
-                "plans": [c.model_dump() for c in comps],
-                "lesion_ranking": [
-                    {"alpha_beta_gy": ab, "plans": ranking[ab]} for ab in abs_used
-                ],
-            }
-        )
+        print_json(to_jsonable(report))
         return 0
+    comps = report.plans
+    abs_used = report.alpha_beta_gy
+    ranking = {r.alpha_beta_gy: r.plans for r in report.lesion_ranking}
     headers = ["plan", "fx", "category", "level", "dose (Gy)", "Gy/fx"] + [
         f"EQD2 a/b={ab:g}" for ab in abs_used
     ]
@@ -336,14 +278,10 @@ def _run_compare(args: argparse.Namespace) -> int:
 # -- presets ------------------------------------------------------------------------
 def _run_presets(args: argparse.Namespace) -> int:
     from rtplan.radiobiology import PRESETS, TISSUES
+    from rtplan.radiobiology.api import presets_listing, to_jsonable
 
     if args.json:
-        print_json(
-            {
-                "plans": [p.model_dump() for p in PRESETS.values()],
-                "tissues": [t.model_dump() for t in TISSUES.values()],
-            }
-        )
+        print_json(to_jsonable(presets_listing()))
         return 0
     print("plan presets (use the key with 'rtplan compare'):")
     print(
@@ -391,7 +329,7 @@ def register(sub: Any) -> None:
         example="rtplan eqd2 27/3 37.5/5 51/34 --alpha-beta 1.5 --alpha-beta 10\n"
         "rtplan eqd2 5x7.5 --alpha-beta 3 --model lql --transition-dose-gy 6 --json",
     )
-    p._negative_number_matcher = _NEGATIVE_LIKE  # type: ignore[attr-defined]
+    p._negative_number_matcher = _NEGATIVE_LIKE
     p.add_argument("schedules", nargs="+", metavar="SCHEDULE", help="e.g. 37.5/5 or 5x7.5")
     p.add_argument(
         "--alpha-beta", type=_positive_float, action="append", metavar="GY",
@@ -419,7 +357,7 @@ def register(sub: Any) -> None:
         "rtplan equivalent --target-eqd2 78 --fractions 20 --alpha-beta 1.5\n"
         "rtplan equivalent --target-eqd2 78 --dose-per-fraction 3 --alpha-beta 1.5 --json",
     )
-    p._negative_number_matcher = _NEGATIVE_LIKE  # type: ignore[attr-defined]
+    p._negative_number_matcher = _NEGATIVE_LIKE
     p.add_argument("schedule", nargs="?", metavar="SCHEDULE", help="reference schedule")
     p.add_argument("--target-eqd2", type=_positive_float, metavar="GY",
                    help="target EQD2 (Gy) instead of a reference schedule")
