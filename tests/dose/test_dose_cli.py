@@ -411,3 +411,19 @@ def test_dvh_plot_figure(files, tmp_path, capsys, monkeypatch):
     assert [t.get_text() for t in legend.get_texts()] == ["Heart", "Tumor Bed"]
     renderer = canvas.get_renderer()
     assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+
+
+def test_eqd2_model_usc_voxelwise_implied_alpha_beta(files, tmp_path):
+    # Park et al. 2008 (USC): beta = (1 - alpha D0)^2 / (4 D0 Dq), D_T = 2 Dq / (1 - alpha D0);
+    # above D_T the BED per fraction is (d - Dq) / (alpha D0); EQD2 = BED / (1 + 2 / (a/b))
+    alpha, d0, dq = 0.33, 1.25, 1.8
+    ab = alpha / ((1 - alpha * d0) ** 2 / (4 * d0 * dq))
+    dt = 2 * dq / (1 - alpha * d0)
+    out = tmp_path / "usc.dcm"
+    assert main(["dose", "eqd2", files["rd"], "--fractions", "1", "--model", "usc",
+                 "--usc-alpha", str(alpha), "--usc-d0-gy", str(d0), "--usc-dq-gy", str(dq),
+                 "-o", str(out)]) == 0
+    d = physical(files["rd"])
+    bed = np.where(d < dt, d * (1 + d / ab), (d - dq) / (alpha * d0))
+    step = float(pydicom.dcmread(out).DoseGridScaling)
+    np.testing.assert_allclose(physical(out), bed / (1 + 2 / ab), atol=step / 2 + 1e-9)
