@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from matplotlib.colors import to_rgba
 
 from rtplan.outcomes import Cohort, PatientRecord, ToxicityRecord
 from rtplan.outcomes._plots import GRADE_COLORS, outcome_figures
 
 pytest.importorskip("matplotlib")
+
+from matplotlib.colors import to_rgba
 
 
 def _patients(n: int = 6) -> list[PatientRecord]:
