@@ -521,8 +521,12 @@ def register(sub: Any) -> None:
         "of fractions. The result is a new RTDOSE (DoseType EFFECTIVE, new UIDs); the "
         "input is not changed (an output path equal to an input is refused). Warnings "
         "(stderr, and 'warnings' in --json) flag LQ above 10 and 18 Gy per fraction, "
-        "with the largest dose per fraction and the volume above (cm3).",
+        "with the largest dose per fraction and the volume above (cm3); --model lql or "
+        "usc applies LQ-L or the universal survival curve there instead. "
+        "SeriesDescription states quantity, fractions, model and alpha/beta.",
         example="rtplan dose eqd2 RD.dcm --fractions 5 --alpha-beta 3 -o RD_eqd2.dcm\n"
+        "rtplan dose eqd2 RD.dcm --fractions 1 --alpha-beta prostate --model lql "
+        "--transition-dose-gy 6 -o RD_eqd2.dcm\n"
         "rtplan dose eqd2 RD.dcm --plan RP.dcm --alpha-beta 3 --structures RS.dcm "
         "--alpha-beta-roi PTV=prostate -o RD_eqd2.dcm",
     )
