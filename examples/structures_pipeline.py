@@ -8,15 +8,15 @@ them on the CT slices and write the RTSTRUCT. Every target's volume is printed; 
 sphere lesions the analytic volume of the sphere grown by the margins, 4/3 pi (r + m)^3
 with m = 0, 3 and 3 + 3 mm, is printed beside it.
 
-Run: python examples/structures_pipeline.py [OUTPUT_FOLDER]
-(default: a temporary folder, removed at the end)
+Run: python examples/structures_pipeline.py [OUTPUT_FOLDER] [--force]
+(default folder: ./structures-out; an existing file there is refused unless --force)
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
-import tempfile
 from pathlib import Path
 
 from rtplan.demo import write_demo_inputs
@@ -31,8 +31,8 @@ def sphere_cc(radius_mm: float) -> float:
     return 4.0 / 3.0 * math.pi * radius_mm**3 / 1000.0
 
 
-def run(folder: Path) -> None:
-    paths = write_demo_inputs(folder / "demo", with_pet=False)
+def run(folder: Path, *, force: bool = False) -> None:
+    paths = write_demo_inputs(folder / "demo", with_pet=False, overwrite=force)
     ct = load_ct_series(paths["ct"])
     print(f"CT: {ct.n_slices} slices, grid {ct.grid.shape}, spacing {ct.grid.spacing_mm} mm")
     spec = load_lesions_file(paths["lesions"])  # relative paths (ENI atlas) resolved
@@ -68,19 +68,25 @@ def run(folder: Path) -> None:
         print(line)
 
     rois = targets_to_rois(targets)
-    rs_path = write_rtstruct(folder / "RS_targets.dcm", ct, rois)
+    rs_path = write_rtstruct(folder / "RS_targets.dcm", ct, rois, overwrite=force)
     back = read_rtstruct(rs_path)
     print(f"\nRTSTRUCT {rs_path.name}: {len(back.rois)} ROIs "
           f"({', '.join(back.names)}), {sum(len(r.contours) for r in rois)} contours")
 
 
 def main(argv: list[str]) -> int:
-    if argv:
-        run(Path(argv[0]))
-        print(f"written under {argv[0]}")
-    else:
-        with tempfile.TemporaryDirectory(prefix="rtplan-structures-") as tmp:
-            run(Path(tmp))
+    parser = argparse.ArgumentParser(description="demo CT -> targets -> RTSTRUCT")
+    parser.add_argument("folder", nargs="?", default="structures-out",
+                        help="output folder (default: ./structures-out)")
+    parser.add_argument("--force", action="store_true", help="overwrite its files")
+    args = parser.parse_args(argv)
+    folder = Path(args.folder)
+    if folder.exists() and any(folder.iterdir()) and not args.force:
+        print(f"error: '{folder}' is not empty: give another folder or --force",
+              file=sys.stderr)
+        return 2
+    run(folder, force=args.force)
+    print(f"written under {folder}")
     return 0
 
 

@@ -11,7 +11,15 @@ from pydantic import ValidationError
 
 from rtplan._shared.io import check_not_input
 from rtplan._shared.table import format_table
-from rtplan.cli.options import add_force, add_json, new_command, print_json
+from rtplan.cli.options import (
+    add_force,
+    add_json,
+    add_model_options,
+    alpha_beta_arg,
+    model_from_args,
+    new_command,
+    print_json,
+)
 from rtplan.errors import InputError, InvalidParameterError, from_validation_error
 
 
@@ -74,13 +82,16 @@ def _add_alpha_beta_options(
 ) -> None:
     g = p.add_argument_group("alpha/beta")
     g.add_argument(
-        "--alpha-beta", required=required, metavar="GY",
+        "--alpha-beta", type=alpha_beta_arg, metavar="GY|TISSUE",
         help="default alpha/beta: Gy, or a tissue preset (prostate, rectum_late, "
-        "bladder_late, tumour)",
+        "bladder_late, tumour; see 'rtplan presets')"
+        + ("; required (with --model usc it defaults to the implied value)" if required
+           else ""),
     )
     g.add_argument(
-        "--alpha-beta-roi", action="append", default=[], metavar="NAME=GY",
-        help="alpha/beta of one RTSTRUCT ROI (repeat); needs --structures",
+        "--alpha-beta-roi", action="append", default=[], metavar="NAME=GY|TISSUE",
+        help="alpha/beta of one RTSTRUCT ROI, Gy or a tissue preset (repeat); needs "
+        "--structures",
     )
     g.add_argument(
         "--overlap", choices=["lowest", "priority"], default="lowest",
@@ -90,6 +101,7 @@ def _add_alpha_beta_options(
                    help="ROI priority for --overlap priority, highest first (repeat)")
     if bed:
         g.add_argument("--bed", action="store_true", help="BED instead of EQD2")
+    add_model_options(p)
 
 
 def _read(path: str, fractions: int | None, plan: str | None, args: argparse.Namespace):
@@ -101,20 +113,32 @@ def _read(path: str, fractions: int | None, plan: str | None, args: argparse.Nam
     )
 
 
-def _spec(args: argparse.Namespace):
+def _spec(args: argparse.Namespace, model: Any = None):
     from rtplan.dose import AlphaBetaSpec, parse_alpha_beta
+    from rtplan.radiobiology import USC
 
     rois: dict[str, float] = {}
     for item in args.alpha_beta_roi:
         name, sep, value = item.rpartition("=")
         if not sep or not name.strip():
-            raise InputError(f"--alpha-beta-roi expects NAME=GY, got {item!r}")
-        rois[name.strip()] = parse_alpha_beta(value.strip())
+            raise InputError(f"--alpha-beta-roi expects NAME=GY or NAME=TISSUE, got {item!r}")
+        try:
+            rois[name.strip()] = parse_alpha_beta(alpha_beta_arg(value.strip()))
+        except argparse.ArgumentTypeError as exc:
+            raise InputError(f"--alpha-beta-roi {item!r}: {exc}") from None
     if rois and not args.structures:
         raise InputError("--alpha-beta-roi needs --structures RTSTRUCT")
+    default = args.alpha_beta
+    if default is None:
+        if not isinstance(model, USC):
+            raise InputError(
+                "give --alpha-beta GY or a tissue preset (e.g. --alpha-beta 3, "
+                "--alpha-beta prostate; see 'rtplan presets')"
+            )
+        default = model.alpha_beta_gy
     try:
         return AlphaBetaSpec(
-            default_alpha_beta_gy=parse_alpha_beta(args.alpha_beta),
+            default_alpha_beta_gy=parse_alpha_beta(default),
             roi_alpha_beta_gy=rois, overlap=args.overlap, priority=tuple(args.priority),
         )
     except ValidationError as exc:
@@ -156,30 +180,21 @@ def _check_frame(ss: Any, dose: Any) -> None:
         )
 
 
-def _description(spec: Any, quantity: str, fractions: int | str) -> tuple[str, str]:
-    short = f"{quantity} LQ {spec.describe()}"
-    long = (
-        f"{quantity} (Gy) by the linear-quadratic model, voxel-wise: each voxel's dose per "
-        f"fraction is its own dose / {fractions} fractions. alpha/beta: {spec.describe()}. "
-        "Written by rtplan."
-    )
-    return short, long
-
-
 # ============================================================================ eqd2
 def _run_eqd2(args: argparse.Namespace) -> int:
-    from rtplan.dose import eqd2_dose, write_rtdose
+    from rtplan.dose import eqd2_descriptions, eqd2_dose, write_rtdose
 
     check_not_input(args.output, args.rtdose, args.plan, args.structures)
-    spec = _spec(args)
+    model = model_from_args(args)
+    spec = _spec(args, model)
     dose = _read(args.rtdose, args.fractions, args.plan, args)
     if dose.fractions is None:
         raise InputError("give the number of fractions: --fractions N or --plan RTPLAN")
     masks = _masks(args, spec, dose)
     quantity = "BED" if args.bed else "EQD2"
-    out = eqd2_dose(dose, spec, masks, quantity=quantity)
+    out = eqd2_dose(dose, spec, masks, quantity=quantity, model=model)
     _print_warnings(out.warnings)
-    short, long = _description(spec, quantity, dose.fractions)
+    short, long = eqd2_descriptions(spec, dose.fractions, quantity=quantity, model=model)
     path = write_rtdose(
         args.output, out, description=short, comment=long, overwrite=args.force,
         bits_allocated=args.bits,
@@ -187,6 +202,7 @@ def _run_eqd2(args: argparse.Namespace) -> int:
     summary = {
         "input": str(args.rtdose), "output": str(path), "quantity": quantity,
         "fractions": dose.fractions, "alpha_beta": spec.model_dump(mode="json"),
+        "model": model.name, "series_description": short,
         "max_physical_gy": dose.max_gy, "max_gy": out.max_gy,
         "max_dose_per_fraction_gy": dose.max_gy / dose.fractions,
         "warnings": list(out.warnings),
@@ -195,7 +211,7 @@ def _run_eqd2(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         print(f"{quantity} grid written to {path}")
-        print(f"  {dose.fractions} fractions; {spec.describe()}")
+        print(f"  {dose.fractions} fractions; {model.describe()}; {spec.describe()}")
         print(f"  maximum: physical {dose.max_gy:.2f} Gy -> {quantity} {out.max_gy:.2f} Gy")
     return 0
 
@@ -212,6 +228,7 @@ def _run_dvh(args: argparse.Namespace) -> int:
             ("--bed", args.bed),
             ("--priority", bool(args.priority)),
             ("--overlap", args.overlap != "lowest"),
+            ("--model", args.model != "lq"),
         ) if on]
         if given:
             raise InputError(
@@ -230,18 +247,21 @@ def _run_dvh(args: argparse.Namespace) -> int:
     ss = read_rtstruct(args.structures)
     _check_frame(ss, dose)
     quantity = dose.dose_type.lower()
+    dose_label = f"{'Physical' if quantity == 'physical' else 'Effective'} dose (Gy)"
     warnings: list[str] = []
     if args.eqd2:
-        if args.alpha_beta is None:
-            raise InputError("--eqd2 needs --alpha-beta (and --fractions or --plan)")
+        model = model_from_args(args)
         if dose.fractions is None:
             raise InputError("--eqd2 needs the number of fractions: --fractions N or --plan")
-        spec = _spec(args)
-        dose = eqd2_dose(dose, spec, _masks(args, spec, dose),
-                         quantity="BED" if args.bed else "EQD2")
+        spec = _spec(args, model)
+        q = "BED" if args.bed else "EQD2"
+        dose = eqd2_dose(dose, spec, _masks(args, spec, dose), quantity=q, model=model)
         warnings = list(dose.warnings)
         _print_warnings(warnings)
-        quantity = ("BED " if args.bed else "EQD2 ") + spec.describe()
+        quantity = f"{q} {spec.describe()}" + ("" if model.name == "lq" else
+                                                f"; {model.describe()}")
+        dose_label = (f"{q} (Gy): {model.describe()}, {spec.describe()}, "
+                      f"{dose.fractions} fractions")
     names = args.roi or None
     dvhs = structure_dvhs(dose, ss, names, supersampling=args.supersampling)
     rows, records = [], []
@@ -272,8 +292,16 @@ def _run_dvh(args: argparse.Namespace) -> int:
           + [f"{float(h.volume_at_dose_percent(v)):.1f}" for v in args.v_gy]
           + [f"{h.geud_gy(a):.2f}" for a in args.geud_a])
     if args.plot:
-        _plot(args.plot, dvhs, quantity, args.force)
+        from rtplan.dose import write_dvh_plot
+
+        colors = {r.name: r.color for r in ss.rois}
+        written = write_dvh_plot(
+            args.plot, dvhs, dose_label=dose_label, colors=colors,
+            title=f"Cumulative DVH: {Path(args.rtdose).name}", overwrite=args.force,
+        )
     if args.json:
+        if args.plot:
+            print(f"wrote {written}", file=sys.stderr)
         print_json({"dose": str(args.rtdose), "quantity": quantity,
                     "supersampling": args.supersampling, "structures": records,
                     "warnings": warnings})
@@ -283,33 +311,14 @@ def _run_dvh(args: argparse.Namespace) -> int:
                f"V{v:g}Gy %" for v in args.v_gy] + [f"gEUD a={a:g}" for a in args.geud_a]
     print(f"DVH of {args.rtdose} ({quantity}); ICRU 83: D98% near-minimum, D2% near-maximum")
     print(format_table(headers, rows))
+    if args.plot:
+        print(f"wrote {written}")
     return 0
-
-
-def _plot(path: str, dvhs: dict, quantity: str, force: bool) -> None:
-    from rtplan._shared.io import atomic_write
-    from rtplan._shared.optional import import_optional
-
-    mpl = import_optional("matplotlib", feature="DVH plots")
-    mpl.use("Agg")
-    plt = import_optional("matplotlib.pyplot", feature="DVH plots")
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, h in dvhs.items():
-        if h.dose_gy.size:
-            d, v = h.cumulative(max(h.max_gy / 500, 1e-3))
-            ax.plot(d, v * 100 / h.total_volume_cm3, label=name)
-    ax.set_xlabel(f"dose (Gy, {quantity.split(' ')[0]})")
-    ax.set_ylabel("volume (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fmt = Path(path).suffix.lstrip(".") or "png"
-    atomic_write(path, lambda t: fig.savefig(t, format=fmt, dpi=120), overwrite=force)
-    plt.close(fig)
 
 
 # ============================================================================ sum
 def _run_sum(args: argparse.Namespace) -> int:
-    from rtplan.dose import sum_courses_eqd2_report, write_rtdose
+    from rtplan.dose import eqd2_descriptions, sum_courses_eqd2_report, write_rtdose
 
     reg_files = [t.partition("=")[2].strip() or None for t in args.registration or []]
     check_not_input(args.output, *args.rtdose, *(args.plan or []), args.structures,
@@ -324,7 +333,8 @@ def _run_sum(args: argparse.Namespace) -> int:
             f"{n} RTDOSE files but {len(fx or plans)} --fractions/--plan: give one per "
             "course, in the same order"
         )
-    spec = _spec(args)
+    model = model_from_args(args)
+    spec = _spec(args, model)
     courses = [
         _read(p, fx[i] if fx else None, plans[i] if plans else None, args)
         for i, p in enumerate(args.rtdose)
@@ -334,13 +344,15 @@ def _run_sum(args: argparse.Namespace) -> int:
         raise InvalidParameterError(f"--recovery must be in [0, 1), got {args.recovery}")
     regs = _registrations(args.registration or [], courses, args.rtdose)
     report = sum_courses_eqd2_report(courses, spec, masks, recovery_fraction=args.recovery,
-                                     registrations=regs)
+                                     registrations=regs, model=model)
     total = report.total
     _print_warnings(report.warnings)
     fractions = "+".join(str(c.fractions) for c in courses)
-    short = f"EQD2 sum LQ {spec.describe()} rec {args.recovery:g}"
+    short = eqd2_descriptions(spec, fractions, quantity="EQD2 sum", model=model)[0]
+    short = short.replace(" fx, ", f" fx, rec {args.recovery:g}, ", 1)
     long = (
-        f"Sum of {n} courses in EQD2 (Gy), LQ voxel-wise with each course's own fractions "
+        f"Sum of {n} courses in EQD2 (Gy), {model.describe()} voxel-wise with each "
+        "course's own fractions "
         f"({fractions}); earlier courses x (1 - recovery {args.recovery:g}); alpha/beta: "
         f"{spec.describe()}. Sources: {', '.join(Path(p).name for p in args.rtdose)}."
     )
@@ -358,6 +370,7 @@ def _run_sum(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"output": str(path), "fractions": [c.fractions for c in courses],
                     "recovery_fraction": args.recovery, "max_gy": total.max_gy,
+                    "model": model.name, "series_description": short,
                     "alpha_beta": spec.model_dump(mode="json"),
                     "registrations": [{"course": i + 1, **t.describe()}
                                       for i, t in sorted(regs.items())],
@@ -508,8 +521,12 @@ def register(sub: Any) -> None:
         "of fractions. The result is a new RTDOSE (DoseType EFFECTIVE, new UIDs); the "
         "input is not changed (an output path equal to an input is refused). Warnings "
         "(stderr, and 'warnings' in --json) flag LQ above 10 and 18 Gy per fraction, "
-        "with the largest dose per fraction and the volume above (cm3).",
+        "with the largest dose per fraction and the volume above (cm3); --model lql or "
+        "usc applies LQ-L or the universal survival curve there instead. "
+        "SeriesDescription states quantity, fractions, model and alpha/beta.",
         example="rtplan dose eqd2 RD.dcm --fractions 5 --alpha-beta 3 -o RD_eqd2.dcm\n"
+        "rtplan dose eqd2 RD.dcm --fractions 1 --alpha-beta prostate --model lql "
+        "--transition-dose-gy 6 -o RD_eqd2.dcm\n"
         "rtplan dose eqd2 RD.dcm --plan RP.dcm --alpha-beta 3 --structures RS.dcm "
         "--alpha-beta-roi PTV=prostate -o RD_eqd2.dcm",
     )

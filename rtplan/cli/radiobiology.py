@@ -12,6 +12,10 @@ from pydantic import ValidationError
 
 from rtplan._shared.table import format_table
 from rtplan.cli.options import add_json, new_command, print_json
+from rtplan.cli.options import add_model_options as _add_model_options
+from rtplan.cli.options import alpha_beta_arg as _alpha_beta_arg
+from rtplan.cli.options import float_arg as _positive_float
+from rtplan.cli.options import model_from_args as _model
 from rtplan.errors import InputError, InvalidParameterError, from_validation_error
 
 DEFAULT_COMPARE_AB = (1.5, 3.0, 10.0)
@@ -23,48 +27,6 @@ _NEGATIVE_LIKE = re.compile(r"^-\d|^-\.\d")
 
 def _f(x: float, nd: int = 2) -> str:
     return f"{x:.{nd}f}"
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    return v
-
-
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("dose-response model")
-    g.add_argument(
-        "--model",
-        choices=["lq", "lql", "usc"],
-        default="lq",
-        help="lq: linear-quadratic (default); lql: LQ-L (Astrahan 2008); "
-        "usc: universal survival curve (Park 2008)",
-    )
-    g.add_argument(
-        "--transition-dose-gy", type=_positive_float, metavar="GY",
-        help="LQ-L transition dose per fraction (Gy), required with --model lql",
-    )
-    g.add_argument("--usc-alpha", type=_positive_float, metavar="PER_GY",
-                   help="USC alpha (1/Gy)")
-    g.add_argument("--usc-d0-gy", type=_positive_float, metavar="GY", help="USC D0 (Gy)")
-    g.add_argument("--usc-dq-gy", type=_positive_float, metavar="GY", help="USC Dq (Gy)")
-
-
-def _model(args: argparse.Namespace) -> Any:
-    from rtplan.radiobiology import model_from_name
-
-    try:
-        return model_from_name(
-            args.model,
-            transition_dose_gy=args.transition_dose_gy,
-            alpha_per_gy=args.usc_alpha,
-            d0_gy=args.usc_d0_gy,
-            dq_gy=args.usc_dq_gy,
-        )
-    except ValidationError as exc:
-        raise from_validation_error(exc, f"{args.model} model parameters") from None
 
 
 def _alpha_betas(args: argparse.Namespace, model: Any, default: tuple[float, ...] | None):
@@ -332,7 +294,7 @@ def register(sub: Any) -> None:
     p._negative_number_matcher = _NEGATIVE_LIKE
     p.add_argument("schedules", nargs="+", metavar="SCHEDULE", help="e.g. 37.5/5 or 5x7.5")
     p.add_argument(
-        "--alpha-beta", type=_positive_float, action="append", metavar="GY",
+        "--alpha-beta", type=_alpha_beta_arg, action="append", metavar="GY",
         help="alpha/beta in Gy (repeat for several); prostate 1.5, rectum late 3, tumour 10",
     )
     _add_model_options(p)
@@ -366,7 +328,7 @@ def register(sub: Any) -> None:
     p.add_argument("--fractions", type=int, metavar="N", help="number of fractions")
     p.add_argument("--dose-per-fraction", type=_positive_float, metavar="GY",
                    help="dose per fraction (Gy); solve for the number of fractions")
-    p.add_argument("--alpha-beta", type=_positive_float, action="append", metavar="GY",
+    p.add_argument("--alpha-beta", type=_alpha_beta_arg, action="append", metavar="GY",
                    help="alpha/beta (Gy)")
     _add_model_options(p)
     add_json(p)
@@ -387,7 +349,7 @@ def register(sub: Any) -> None:
         "--alpha-beta 1.5 --alpha-beta 10\nrtplan compare 30/5 my_plan.json --json",
     )
     p.add_argument("plans", nargs="*", metavar="PRESET|PLAN")
-    p.add_argument("--alpha-beta", type=_positive_float, action="append", metavar="GY",
+    p.add_argument("--alpha-beta", type=_alpha_beta_arg, action="append", metavar="GY",
                    help="alpha/beta in Gy (repeat; default 1.5, 3, 10)")
     _add_model_options(p)
     add_json(p)

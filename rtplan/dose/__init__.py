@@ -5,11 +5,20 @@ Doses in Gy, volumes in cm3, alpha/beta in Gy. See :func:`read_rtdose`,
 """
 
 from rtplan.dose._roi import RoiSamples, contour_planes, roi_masks, roi_samples
-from rtplan.dose.dvh import DVH, DVHStatistics, dvh_from_mask, dvh_from_samples, structure_dvhs
+from rtplan.dose.dvh import (
+    DVH,
+    DVHStatistics,
+    dvh_figure,
+    dvh_from_mask,
+    dvh_from_samples,
+    structure_dvhs,
+    write_dvh_plot,
+)
 from rtplan.dose.eqd2map import (
     AlphaBetaSpec,
     OverlapPolicy,
     alpha_beta_map,
+    eqd2_descriptions,
     eqd2_dose,
     eqd2_map,
     lq_dose_warnings,
@@ -44,8 +53,10 @@ __all__ = [
     "alpha_beta_map",
     "build_rtdose",
     "contour_planes",
+    "dvh_figure",
     "dvh_from_mask",
     "dvh_from_samples",
+    "eqd2_descriptions",
     "eqd2_dose",
     "eqd2_map",
     "fractions_from_rtplan",
@@ -58,5 +69,6 @@ __all__ = [
     "structure_dvhs",
     "sum_courses_eqd2",
     "sum_courses_eqd2_report",
+    "write_dvh_plot",
     "write_rtdose",
 ]

@@ -16,19 +16,34 @@ metrics are computed from the samples, not from histogram bins:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict
 
+from rtplan._shared.io import atomic_write, check_writable
+from rtplan._shared.optional import import_optional
 from rtplan.dose._roi import roi_samples
 from rtplan.dose.rtdose import DoseGrid
 from rtplan.errors import GridMismatchError, InputError, InvalidParameterError
 from rtplan.structures.rtstruct import StructureSet, read_rtstruct
 
-__all__ = ["DVH", "DVHStatistics", "dvh_from_mask", "dvh_from_samples", "structure_dvhs"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "DVH",
+    "DVHStatistics",
+    "dvh_figure",
+    "dvh_from_mask",
+    "dvh_from_samples",
+    "structure_dvhs",
+    "write_dvh_plot",
+]
 
 
 class DVHStatistics(BaseModel):
@@ -170,11 +185,11 @@ class DVH:
         if not w > 0:
             raise InvalidParameterError(f"bin width must be > 0 Gy, got {bin_width_gy!r}")
         top = self.max_gy if self.dose_gy.size else 0.0
-        return np.arange(int(np.floor(top / w)) + 2) * w
+        return np.arange(int(np.floor(top / w)) + 2, dtype=np.float64) * w
 
     def statistics(self) -> DVHStatistics:
         """Volume, min/max/mean, D2%, D50% and D98%."""
-        d2, d50, d98 = (float(x) for x in self.dose_at_percent_gy([2.0, 50.0, 98.0]))
+        d2, d50, d98 = (float(x) for x in np.atleast_1d(self.dose_at_percent_gy([2.0, 50.0, 98.0])))
         return DVHStatistics(
             name=self.name, volume_cm3=self.total_volume_cm3, min_gy=self.min_gy,
             max_gy=self.max_gy, mean_gy=self.mean_gy, d2_gy=d2, d50_gy=d50, d98_gy=d98,
@@ -325,3 +340,102 @@ def structure_dvhs(
             s.dose_gy, s.volume_cm3, name=roi.name, outside_grid_cm3=s.outside_cm3
         )
     return out
+
+
+def dvh_figure(
+    dvhs: Mapping[str, DVH],
+    *,
+    dose_label: str = "Physical dose (Gy)",
+    title: str = "Cumulative DVH",
+    colors: Mapping[str, tuple[int, int, int] | None] | None = None,
+) -> Figure:
+    """Cumulative DVHs (percent of each structure's volume) as a matplotlib figure.
+
+    Parameters
+    ----------
+    dvhs
+        Structure name -> :class:`DVH` (empty ones are left out).
+    dose_label
+        x-axis label, e.g. ``"EQD2 (Gy): LQ, a/b 3 Gy, 5 fractions"``.
+    title
+        Figure title.
+    colors
+        Structure name -> RGB 0-255 display colour (RTSTRUCT ``ROIDisplayColor``);
+        structures without one get matplotlib's default cycle. A colour shared by
+        several structures gets dashed, dotted... lines; a near-white one a grey
+        outline.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes; the legend sits outside it on the right, one entry per curve.
+
+    Examples
+    --------
+    >>> h = dvh_from_samples([10.0, 20.0], 1.0, name="PTV")
+    >>> fig = dvh_figure({"PTV": h}, colors={"PTV": (255, 0, 0)})
+    >>> ax = fig.axes[0]
+    >>> ax.get_lines()[0].get_color(), ax.get_ylabel()
+    ((1.0, 0.0, 0.0), 'Volume (%)')
+    """
+    mpl_figure = import_optional("matplotlib.figure", feature="DVH plots")
+    fig = mpl_figure.Figure(figsize=(8, 4.5), dpi=120, layout="constrained")
+    ax = fig.add_subplot()
+    effects = import_optional("matplotlib.patheffects", feature="DVH plots")
+    colors = colors or {}
+    seen: dict[tuple[int, int, int], int] = {}
+    for name, h in dvhs.items():
+        if not h.dose_gy.size:
+            continue
+        d, v = h.cumulative(max(h.max_gy / 500, 1e-3))
+        rgb = colors.get(name)
+        kw: dict[str, object] = {}
+        if rgb is not None:
+            rgb = (int(rgb[0]), int(rgb[1]), int(rgb[2]))
+            kw["color"] = tuple(c / 255.0 for c in rgb)
+            # a colour shared by several ROIs: told apart by the line style
+            kw["linestyle"] = ("-", "--", ":", "-.")[seen.get(rgb, 0) % 4]
+            seen[rgb] = seen.get(rgb, 0) + 1
+            if 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2] > 0.85 * 255:
+                # near-white on white: a grey outline keeps the ROI's colour visible
+                kw["path_effects"] = [effects.Stroke(linewidth=3, foreground="0.45"),
+                                      effects.Normal()]
+        ax.plot(d, v * 100 / h.total_volume_cm3, label=name, **kw)
+    ax.set_xlabel(dose_label)
+    ax.set_ylabel("Volume (%)")
+    ax.set_ylim(0, 102)
+    ax.set_xlim(left=0)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if ax.get_lines():
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def write_dvh_plot(
+    path: str | os.PathLike[str],
+    dvhs: Mapping[str, DVH],
+    *,
+    dose_label: str = "Physical dose (Gy)",
+    title: str = "Cumulative DVH",
+    colors: Mapping[str, tuple[int, int, int] | None] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write :func:`dvh_figure` to ``path`` (format from its suffix: png, pdf, svg).
+
+    Refuses an existing file unless ``overwrite``; written atomically. Returns the path.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = write_dvh_plot(os.path.join(tempfile.mkdtemp(), "dvh.png"),
+    ...                    {"A": dvh_from_samples([1.0, 2.0], 1.0)})
+    >>> p.read_bytes()[1:4]
+    b'PNG'
+    """
+    fig = dvh_figure(dvhs, dose_label=dose_label, title=title, colors=colors)
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    if fmt not in ("png", "pdf", "svg"):
+        raise InputError(f"plot file {str(path)!r}: use a .png, .pdf or .svg name")
+    check_writable(path, overwrite=overwrite)
+    return atomic_write(path, lambda t: fig.savefig(t, format=fmt), overwrite=overwrite)

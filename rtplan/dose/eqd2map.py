@@ -26,6 +26,7 @@ __all__ = [
     "AlphaBetaSpec",
     "OverlapPolicy",
     "alpha_beta_map",
+    "eqd2_descriptions",
     "eqd2_dose",
     "eqd2_map",
     "lq_dose_warnings",
@@ -384,3 +385,51 @@ def eqd2_dose(
         values, dose.grid, dose.frame_of_reference_uid, int(n), "EFFECTIVE",
         dose.summation_type, dose.source, dose.dataset, tuple(warnings),
     )
+
+
+def eqd2_descriptions(
+    spec: AlphaBetaSpec | float,
+    fractions: int | str,
+    *,
+    quantity: str = "EQD2",
+    model: Model | None = None,
+) -> tuple[str, str]:
+    """SeriesDescription and comment of an EQD2/BED grid written as RTDOSE.
+
+    Parameters
+    ----------
+    spec
+        alpha/beta used (one value in Gy, or an :class:`AlphaBetaSpec`).
+    fractions
+        Number of fractions (or a text such as ``"39+5"`` for a sum of courses).
+    quantity
+        ``"EQD2"`` or ``"BED"`` (or e.g. ``"EQD2 sum"``).
+    model
+        Dose-response model (default LQ).
+
+    Returns
+    -------
+    tuple of str
+        A short description, quantity first, then the fraction count, the model and
+        the alpha/beta values (cut at a word boundary to 64 characters by the RTDOSE
+        writer, so the fractions and the default alpha/beta always fit), and a long
+        comment stating how the grid was computed.
+
+    Examples
+    --------
+    >>> eqd2_descriptions(AlphaBetaSpec(default_alpha_beta_gy=3,
+    ...                   roi_alpha_beta_gy={"PTV": 1.5}), 5)[0]
+    'EQD2, 5 fx, LQ, a/b 3 Gy; PTV 1.5 Gy'
+    """
+    sp = spec if isinstance(spec, AlphaBetaSpec) else AlphaBetaSpec(
+        default_alpha_beta_gy=parse_alpha_beta(spec))
+    label = (model or LQ()).describe()
+    values = [f"a/b {sp.default_alpha_beta_gy:g} Gy"]
+    values += [f"{n} {v:g} Gy" for n, v in sp.roi_alpha_beta_gy.items()]
+    short = f"{quantity}, {fractions} fx, {label}, " + "; ".join(values)
+    long = (
+        f"{quantity} (Gy) by the {label} model, voxel-wise: each voxel's dose per "
+        f"fraction is its own dose / {fractions} fractions. alpha/beta: {sp.describe()}. "
+        "Written by rtplan."
+    )
+    return short, long

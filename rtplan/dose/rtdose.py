@@ -15,6 +15,7 @@ unsigned pixel data and writes atomically.
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import os
 from dataclasses import dataclass
@@ -383,7 +384,7 @@ def read_rtdose(
         raise DicomError(f"{where}: DoseGridScaling (3004,000E) is missing")
     scaling = float(ds.DoseGridScaling)
     dose = pixels.astype(np.float64) * (scaling * unit_factor)
-    if summation in _PER_FRACTION_TYPES:
+    if summation in _PER_FRACTION_TYPES and n is not None:  # n is None raised above
         dose *= n
     header = ds.copy()
     del header.PixelData
@@ -418,6 +419,51 @@ def _scaling_and_pixels(
     return text, np.clip(pixels, 0, _UINT_MAX[bits]).astype(dtype)
 
 
+def _shorten_lo(text: str, limit: int = 64) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters (DICOM LO: 64).
+
+    A text that fits is returned unchanged; otherwise the words that fit before
+    ``limit - 3`` characters are kept, with trailing punctuation dropped, and ``"..."``
+    appended. A single word longer than that is cut inside the word.
+
+    Examples
+    --------
+    >>> _shorten_lo("EQD2 (Gy) by the linear-quadratic model, voxel-wise", 30)
+    'EQD2 (Gy) by the...'
+    >>> _shorten_lo("short", 30)
+    'short'
+    """
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    room = limit - 3
+    head = text[:room + 1]
+    cut = head.rfind(" ")
+    kept = (head[:cut] if cut > 0 else text[:room]).rstrip(" ,;:.(-/")
+    return kept + "..."
+
+
+#: Image-plane attributes copied verbatim from the template when the grid is its grid.
+_GEOMETRY_KEYWORDS = (
+    "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "SliceThickness",
+    "GridFrameOffsetVector",
+)
+
+
+def _same_grid(template: Dataset, grid: Grid) -> bool:
+    """True when ``template``'s image plane describes ``grid`` (voxel centres within 1e-6 mm)."""
+    try:
+        other = _grid_from(template, "template")
+    except (DicomError, GeometryError, ValueError, TypeError):
+        return False
+    if other.shape != grid.shape:
+        return False
+    n = grid.shape[0]
+    idx = np.array([[k, 0, 0] for k in range(n)] + [[0, 1, 0], [0, 0, 1]], dtype=float)
+    return bool(np.allclose(other.index_to_world(idx), grid.index_to_world(idx),
+                            rtol=0, atol=1e-6))
+
+
 def _orientation(grid: Grid) -> tuple[list[float], NDArray[np.float64]]:
     row_dir, col_dir = grid.direction[2], grid.direction[1]
     return [*row_dir.tolist(), *col_dir.tolist()], np.cross(row_dir, col_dir)
@@ -442,7 +488,8 @@ def build_rtdose(
     dose
         The grid to write (Gy). ``dose.dataset`` is the default template.
     description
-        SeriesDescription (up to 64 characters, e.g. ``"EQD2 LQ a/b 1.5 Gy"``).
+        SeriesDescription, e.g. ``"EQD2, 5 fx, LQ, a/b 1.5 Gy"``; a longer one is cut
+        at a word boundary to 64 characters (:func:`_shorten_lo`).
     template
         An RTDOSE dataset whose patient, study, frame of reference, equipment and
         referenced plan are kept. Without one a new study is made.
@@ -451,8 +498,8 @@ def build_rtdose(
     summation_type
         DoseSummationType to write (``PLAN`` or ``MULTI_PLAN``).
     comment
-        Longer text for ImageComments (0020,4000), e.g. every alpha/beta used; the first
-        64 characters also go into DoseComment (3004,0006).
+        Longer text for ImageComments (0020,4000), e.g. every alpha/beta used; it also
+        goes into DoseComment (3004,0006), cut at a word boundary to 64 characters.
     referenced_plans
         RTPLAN SOPInstanceUIDs for ReferencedRTPlanSequence (default: the template's).
     bits_allocated
@@ -467,7 +514,10 @@ def build_rtdose(
     -------
     pydicom.FileDataset
         With new SOP and series UIDs, unsigned pixel data and DoseGridScaling
-        chosen so that the largest dose uses the full integer range.
+        chosen so that the largest dose uses the full integer range. When the grid is
+        the template's grid (voxel centres within 1e-6 mm), ImagePositionPatient,
+        ImageOrientationPatient, PixelSpacing, SliceThickness and
+        GridFrameOffsetVector are copied verbatim from the template.
 
     Examples
     --------
@@ -528,7 +578,7 @@ def build_rtdose(
     ds.SeriesNumber = "1"
     ds.SeriesDate = date
     ds.SeriesTime = time
-    ds.SeriesDescription = description[:64]
+    ds.SeriesDescription = _shorten_lo(description)
     ds.OperatorsName = ""
     ds.FrameOfReferenceUID = dose.frame_of_reference_uid or t.get(
         "FrameOfReferenceUID", generate_uid()
@@ -567,8 +617,13 @@ def build_rtdose(
     ds.DoseType = dose_type
     ds.DoseSummationType = summation_type
     if comment:
-        ds.DoseComment = comment[:64]
+        ds.DoseComment = _shorten_lo(comment)
     ds.GridFrameOffsetVector = ds_strings(offsets)
+    if template is not None and _same_grid(template, grid):
+        # same grid: keep the input's own strings (no re-formatting of its numbers)
+        for kw in _GEOMETRY_KEYWORDS:
+            if kw in template and template[kw].value not in (None, ""):
+                ds[kw] = copy.deepcopy(template[kw])
     scaling, pixels = _scaling_and_pixels(dose.dose_gy, bits_allocated)
     ds.DoseGridScaling = scaling
     plans = referenced_plans

@@ -279,3 +279,151 @@ def test_sum_reports_uncovered_volume_of_a_translated_course(files, tmp_path, ca
     table = capsys.readouterr().out
     assert "outside each course's dose grid" in table
     assert f"{12 / 194 * 100:.3g} % ({n * 0.01875:.4g} cm3)" in table
+
+
+# -- --model, tissue presets, descriptions, DVH figure -----------------------------------
+def lql_eqd2_ref(total, n, ab, dt):
+    """LQ-L (Astrahan 2008) EQD2 written out: LQ up to the transition dose d_T per
+    fraction, then linear with the LQ slope at d_T."""
+    d = total / n
+    bed_fx = np.where(d <= dt, d * (1 + d / ab),
+                      dt * (1 + dt / ab) + (d - dt) * (1 + 2 * dt / ab))
+    return n * bed_fx / (1 + 2 / ab)
+
+
+def test_eqd2_model_lql_voxelwise(files, tmp_path, capsys):
+    out = tmp_path / "lql.dcm"
+    # one fraction: up to 14.68 Gy per fraction, above the 6 Gy transition dose
+    assert main(["dose", "eqd2", files["rd"], "--fractions", "1", "--alpha-beta", "3",
+                 "--model", "lql", "--transition-dose-gy", "6", "-o", str(out),
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["model"] == "lql" and summary["warnings"] == []
+    d = physical(files["rd"])
+    got = physical(out)
+    step = float(pydicom.dcmread(out).DoseGridScaling)
+    assert (d > 6).sum() > 100  # the linear part is exercised
+    np.testing.assert_allclose(got, lql_eqd2_ref(d, 1, 3.0, 6.0), atol=step / 2 + 1e-9)
+    # and it differs from LQ where d > d_T (LQ-L is lower there)
+    hot = d > 10
+    assert np.all(got[hot] < eqd2_ref(d[hot], 1, 3.0) - 1.0)
+    ds = pydicom.dcmread(out)
+    assert "LQ-L (d_T 6 Gy)" in ds.SeriesDescription and "1 fx" in ds.SeriesDescription
+
+
+def test_eqd2_model_lql_needs_transition_dose(files, tmp_path, capsys):
+    assert main(["dose", "eqd2", files["rd"], "--fractions", "1", "--alpha-beta", "3",
+                 "--model", "lql", "-o", str(tmp_path / "x.dcm")]) == 2
+    err = capsys.readouterr().err
+    assert "transition dose" in err and len(err.strip().splitlines()) == 1
+
+
+def test_eqd2_tissue_presets_equal_their_values(files, tmp_path):
+    # prostate = 1.5 Gy, tumour = 10 Gy (rtplan presets; Brenner & Hall 1999, the
+    # conventional tumour value): the preset names give the same grid as the numbers
+    a, b = tmp_path / "a.dcm", tmp_path / "b.dcm"
+    assert main(["dose", "eqd2", files["rd"], "--fractions", "7", "--alpha-beta", "prostate",
+                 "--structures", files["rs"], "--alpha-beta-roi", "Tumor Bed=tumour",
+                 "-o", str(a)]) == 0
+    assert main(["dose", "eqd2", files["rd"], "--fractions", "7", "--alpha-beta", "1.5",
+                 "--structures", files["rs"], "--alpha-beta-roi", "Tumor Bed=10",
+                 "-o", str(b)]) == 0
+    np.testing.assert_array_equal(physical(a), physical(b))
+    d = physical(files["rd"])
+    step = float(pydicom.dcmread(a).DoseGridScaling)
+    np.testing.assert_allclose(physical(a)[:10], eqd2_ref(d[:10], 7, 1.5), atol=step / 2 + 1e-9)
+
+
+@pytest.mark.parametrize("bad", ["prostrate", "0", "-3"])
+def test_bad_alpha_beta_roi_value_exits_2(files, tmp_path, capsys, bad):
+    code = main(["dose", "eqd2", files["rd"], "--fractions", "7", "--alpha-beta", "3",
+                 "--structures", files["rs"], "--alpha-beta-roi", f"Tumor Bed={bad}",
+                 "-o", str(tmp_path / "x.dcm")])
+    err = capsys.readouterr().err
+    assert code == 2 and bad in err and len(err.strip().splitlines()) == 1
+
+
+def test_eqd2_series_description_and_dose_comment(files, tmp_path):
+    out = tmp_path / "e.dcm"
+    assert main(["dose", "eqd2", files["rd"], "--plan", files["rp"], "--alpha-beta", "3",
+                 "-o", str(out)]) == 0
+    ds = pydicom.dcmread(out)
+    assert ds.SeriesDescription == "EQD2, 7 fx, LQ, a/b 3 Gy"
+    comment = str(ds.DoseComment)
+    assert len(comment) <= 64 and comment.endswith("...")
+    assert str(ds.ImageComments).startswith(comment[:-3])
+    assert str(ds.ImageComments)[len(comment) - 3] == " "  # cut before a space
+
+
+def test_sum_model_lql(files, tmp_path):
+    out = tmp_path / "sum.dcm"
+    assert main(["dose", "sum", files["rd"], files["rd"], "--fractions", "1",
+                 "--fractions", "1", "--alpha-beta", "3", "--model", "lql",
+                 "--transition-dose-gy", "6", "-o", str(out)]) == 0
+    d = physical(files["rd"])
+    step = float(pydicom.dcmread(out).DoseGridScaling)
+    np.testing.assert_allclose(physical(out), 2 * lql_eqd2_ref(d, 1, 3.0, 6.0),
+                               atol=step / 2 + 1e-9)
+    assert "LQ-L" in pydicom.dcmread(out).SeriesDescription
+
+
+def test_dvh_model_without_eqd2_is_refused(files, capsys):
+    assert main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--model",
+                 "lql", "--transition-dose-gy", "6"]) == 2
+    assert "--model" in capsys.readouterr().err
+
+
+def test_dvh_plot_figure(files, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.colors import to_rgb
+
+    import rtplan.dose.dvh as dvh_mod
+
+    figs = []
+    real = dvh_mod.dvh_figure
+
+    def keep(*a, **k):
+        figs.append(real(*a, **k))
+        return figs[-1]
+
+    monkeypatch.setattr(dvh_mod, "dvh_figure", keep)
+    png = tmp_path / "dvh.png"
+    assert main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--roi", "Heart",
+                 "--roi", "Tumor Bed", "--eqd2", "--plan", files["rp"], "--alpha-beta", "3",
+                 "--plot", str(png)]) == 0
+    assert f"wrote {png}" in capsys.readouterr().out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (fig,) = figs
+    ax = fig.axes[0]
+    assert ax.get_title() == "Cumulative DVH: rtdose.dcm"
+    assert ax.get_xlabel().startswith("EQD2 (Gy): LQ, a/b 3 Gy")
+    assert ax.get_xlabel().endswith("7 fractions")
+    assert ax.get_ylabel() == "Volume (%)"
+    # ROI display colours of the RTSTRUCT: Heart (255, 128, 0), Tumor Bed (255, 0, 0)
+    colors = {ln.get_label(): to_rgb(ln.get_color()) for ln in ax.get_lines()}
+    assert colors == {"Heart": (1.0, 128 / 255, 0.0), "Tumor Bed": (1.0, 0.0, 0.0)}
+    # the legend is outside the axes, on the right
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    legend = ax.get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["Heart", "Tumor Bed"]
+    renderer = canvas.get_renderer()
+    assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+
+
+def test_eqd2_model_usc_voxelwise_implied_alpha_beta(files, tmp_path):
+    # Park et al. 2008 (USC): beta = (1 - alpha D0)^2 / (4 D0 Dq), D_T = 2 Dq / (1 - alpha D0);
+    # above D_T the BED per fraction is (d - Dq) / (alpha D0); EQD2 = BED / (1 + 2 / (a/b))
+    alpha, d0, dq = 0.33, 1.25, 1.8
+    ab = alpha / ((1 - alpha * d0) ** 2 / (4 * d0 * dq))
+    dt = 2 * dq / (1 - alpha * d0)
+    out = tmp_path / "usc.dcm"
+    assert main(["dose", "eqd2", files["rd"], "--fractions", "1", "--model", "usc",
+                 "--usc-alpha", str(alpha), "--usc-d0-gy", str(d0), "--usc-dq-gy", str(dq),
+                 "-o", str(out)]) == 0
+    d = physical(files["rd"])
+    bed = np.where(d < dt, d * (1 + d / ab), (d - dq) / (alpha * d0))
+    step = float(pydicom.dcmread(out).DoseGridScaling)
+    np.testing.assert_allclose(physical(out), bed / (1 + 2 / ab), atol=step / 2 + 1e-9)

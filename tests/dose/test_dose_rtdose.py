@@ -195,3 +195,57 @@ def test_negative_dose_refused():
     g = Grid((1, 1, 2), origin_mm=(0, 0, 0), spacing_mm=(3, 2, 2))
     with pytest.raises(InvalidParameterError, match=">= 0 Gy"):
         DoseGrid(np.array([[[1.0, -0.5]]]), g)
+
+
+# -- writer: DoseComment, SeriesDescription, geometry strings ------------------------
+_GEOMETRY_TAGS = {
+    "ImagePositionPatient": 0x00200032, "ImageOrientationPatient": 0x00200037,
+    "PixelSpacing": 0x00280030, "GridFrameOffsetVector": 0x3004000C,
+}
+
+
+def _raw(path, tag) -> bytes | None:
+    """The undecoded value bytes of ``tag`` as stored in the file (no DS parsing)."""
+    elem = pydicom.dcmread(path, stop_before_pixels=True).get_item(tag)
+    return None if elem is None else bytes(elem.value)
+
+
+def test_dose_comment_is_cut_at_a_word_boundary(tmp_path):
+    g = Grid((1, 2, 2), origin_mm=(0, 0, 0), spacing_mm=(3, 2.5, 2.5))
+    comment = ("EQD2 (Gy) by the linear-quadratic model, voxel-wise: each voxel's dose "
+               "per fraction is its own dose / 5 fractions. alpha/beta: a/b 3 Gy.")
+    p = write_rtdose(tmp_path / "RD.dcm", DoseGrid(np.ones(g.shape), g), description="x",
+                     comment=comment)
+    ds = pydicom.dcmread(p)
+    text = str(ds.DoseComment)
+    assert len(text) <= 64 and text.endswith("...")
+    kept = text[:-3]
+    # the kept words are the comment's first words, and the next character is a space
+    assert comment.startswith(kept) and comment[len(kept)] in " ,"
+    assert kept.split()[-1] in comment.split() or kept.split()[-1] + "," in comment.split()
+    assert str(ds.ImageComments) == comment  # the whole text is kept there
+    # a comment that fits is written unchanged
+    p2 = write_rtdose(tmp_path / "RD2.dcm", DoseGrid(np.ones(g.shape), g), description="x",
+                      comment="EQD2 a/b 3 Gy")
+    assert pydicom.dcmread(p2).DoseComment == "EQD2 a/b 3 Gy"
+
+
+def test_same_grid_keeps_input_geometry_strings_verbatim(rd_path, tmp_path):
+    dose = read_rtdose(rd_path, fractions=7)
+    out = write_rtdose(tmp_path / "RD_eqd2.dcm", dose, description="EQD2")
+    for kw, tag in _GEOMETRY_TAGS.items():
+        assert _raw(out, tag) == _raw(rd_path, tag), kw
+    # the input's IPP has 10 significant digits that a re-formatting would change
+    assert _raw(rd_path, 0x00200032).startswith(b"-228.6541915\\-419.2444776")
+
+
+def test_changed_grid_writes_its_own_geometry(rd_path, tmp_path):
+    dose = read_rtdose(rd_path, fractions=7)
+    g = dose.grid
+    shifted = Grid(g.shape, origin_mm=np.asarray(g.origin_mm) + np.array([1.0, 0, 0]),
+                   spacing_mm=g.spacing_mm, direction=g.direction)
+    out = write_rtdose(tmp_path / "RD_shift.dcm",
+                       DoseGrid(dose.dose_gy, shifted, dataset=dose.dataset),
+                       description="EQD2")
+    ipp = [float(v) for v in pydicom.dcmread(out).ImagePositionPatient]
+    assert ipp == pytest.approx(np.asarray(g.origin_mm) + np.array([1.0, 0, 0]), abs=1e-6)
