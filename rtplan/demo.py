@@ -637,11 +637,11 @@ def measure_demo_pet(
     [('L1', False), ('L2', True), ('L3', False), ('L4', True)]
     """
     from rtplan.imaging.pet import load_pet
-    from rtplan.imaging.pet_lesions import PETLesion, PETSeedSource, measure_pet_lesions
+    from rtplan.imaging.pet_lesions import measure_pet_lesions
+    from rtplan.lesions import PETSeedSource, load_lesions_file
 
     truth = DemoPETTruth.model_validate_json(Path(truth_file).read_text(encoding="utf-8"))
-    raw = json.loads(Path(lesions_file).read_text(encoding="utf-8"))
-    lesions = [PETLesion.model_validate(item) for item in raw["lesions"]]
+    lesions = list(load_lesions_file(lesions_file).lesions)
     pet = load_pet(pet_folder)
     report = measure_pet_lesions(pet.suv, pet.grid, lesions, fwhm_mm=truth.fwhm_mm,
                                  normalization=pet.normalization.value)
@@ -688,7 +688,7 @@ def write_demo_inputs(
     --------
     >>> import tempfile
     >>> from rtplan.imaging import load_ct_series
-    >>> from rtplan.structures.spec import load_lesions_file
+    >>> from rtplan.lesions import load_lesions_file
     >>> paths = write_demo_inputs(Path(tempfile.mkdtemp()) / "demo", with_pet=False)
     >>> sorted(paths)
     ['ct', 'eni', 'lesions']

@@ -20,7 +20,7 @@ from rtplan.imaging.pet import PETVolume, load_pet, load_pet_datasets
 from rtplan.imaging.pet_lesions import (
     CANDIDATE_SUV,
     OLIGOMETASTATIC_MAX,
-    PRESETS,
+    THRESHOLD_PRESETS,
     Candidate,
     LesionMeasures,
     LesionSite,
@@ -65,7 +65,7 @@ __all__ = [
     "NUCLIDE_HALF_LIFE_S",
     "OLIGOMETASTATIC_MAX",
     "PET_NUCLIDES",
-    "PRESETS",
+    "THRESHOLD_PRESETS",
     "CTSeries",
     "Candidate",
     "Grid",
