@@ -17,7 +17,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from rtplan._shared.io import atomic_write_text
     from rtplan.cli.radiobiology import DEFAULT_COMPARE_AB
     from rtplan.demo import measure_demo_pet, write_demo_inputs
-    from rtplan.radiobiology import PRESETS, compare_plans, ranking_by_alpha_beta
+    from rtplan.radiobiology import PLAN_PRESETS, compare_plans, ranking_by_alpha_beta
 
     say = _progress(args.quiet)
     out = Path(args.output)
@@ -31,7 +31,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         paths["ct"], paths["lesions"], out / "RS_rtplan.dcm", report=out / "report.json",
         force=args.force, say=say,
     )
-    comps = compare_plans([p.plan for p in PRESETS.values()], list(DEFAULT_COMPARE_AB))
+    comps = compare_plans([p.plan for p in PLAN_PRESETS.values()], list(DEFAULT_COMPARE_AB))
     ranking = ranking_by_alpha_beta(comps, list(DEFAULT_COMPARE_AB))
     atomic_write_text(
         out / "schedules.json",
