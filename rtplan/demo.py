@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,7 @@ __all__ = [
     "make_demo_pet",
     "measure_demo_pet",
     "recovery_coefficient",
+    "run_demo_structures",
     "write_demo_inputs",
 ]
 
@@ -754,3 +755,39 @@ def write_demo_inputs(
     )
     return {**paths, "pet": folder / "pet", "pet_truth": truth_path,
             "lesions_pet": lesions_pet_path}
+
+
+def run_demo_structures(
+    paths: dict[str, Path],
+    folder: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """The structure pipeline on the demo inputs: ``RS_rtplan.dcm`` and ``report.json``.
+
+    :func:`~rtplan.structures.plan_targets` on the CT and lesions file of
+    :func:`write_demo_inputs` (ENI and SIB from the file, body outline from the CT),
+    then :func:`~rtplan.structures.write_structures`. Returns the report (JSON-ready).
+    """
+    from rtplan.imaging.ct import load_ct_series
+    from rtplan.lesions import load_lesions_file
+    from rtplan.structures.pipeline import (
+        check_structure_outputs,
+        input_paths,
+        plan_targets,
+        write_structures,
+    )
+
+    say = progress or (lambda _msg: None)
+    out = Path(folder)
+    spec = load_lesions_file(paths["lesions"])
+    inputs = input_paths(spec, paths["ct"], paths["lesions"])
+    rs, report = out / "RS_rtplan.dcm", out / "report.json"
+    check_structure_outputs(rs, report, inputs=inputs, overwrite=overwrite)
+    say(f"loading CT from {paths['ct']}")
+    ct = load_ct_series(paths["ct"])
+    targets = plan_targets(ct, spec, progress=say)
+    rep = write_structures(targets, ct, rs, report=report, overwrite=overwrite,
+                           inputs=inputs, progress=say)
+    return rep.model_dump(mode="json", exclude={"pet"} if rep.pet is None else set())

@@ -29,6 +29,13 @@ Relative paths are relative to the lesions file. Coordinates are DICOM patient
 coordinates (LPS, mm): of the planning CT, except ``pet_seed`` points, which are in the
 PET's frame of reference (mapped to the CT by the PET -> CT registration when the frames
 differ).
+
+Examples
+--------
+>>> x = Lesion.model_validate({"id": "L1", "site": "bone", "source": {
+...     "kind": "pet_seed", "point_mm": [1, 2, 3]}})
+>>> x.site.value, x.source.kind, x.is_pet_seed
+('bone', 'pet_seed', True)
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ __all__ = [
 
 
 class LesionSite(StrEnum):
-    """Anatomical site of a PSMA-positive lesion (the lesions-file ``site``)."""
+    """Anatomical site of a PSMA-positive lesion (the lesions-file contract)."""
 
     PROSTATE_BED = "prostate_bed"
     PELVIC_NODE = "pelvic_node"
@@ -238,15 +245,7 @@ LesionSource = Annotated[
 
 
 class Lesion(_Model):
-    """One PSMA-positive lesion that becomes a GTV.
-
-    Examples
-    --------
-    >>> x = Lesion.model_validate({"id": "L1", "site": "bone", "source": {
-    ...     "kind": "pet_seed", "point_mm": [1, 2, 3]}})
-    >>> x.site.value, x.source.kind, x.is_pet_seed
-    ('bone', 'pet_seed', True)
-    """
+    """One PSMA-positive lesion that becomes a GTV."""
 
     id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
     site: LesionSite

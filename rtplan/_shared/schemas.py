@@ -19,7 +19,9 @@ SCHEMA_MODELS: dict[str, str] = {
     "radiobiology/plan_preset.json": "rtplan.radiobiology.schedule:PlanPreset:validation",
     "radiobiology/tissue_preset.json": "rtplan.radiobiology.tissues:TissuePreset:validation",
     "radiobiology/eqd2_result.json": "rtplan.radiobiology.analysis:EQD2Result:serialization",
-    "structures/lesions_file.json": "rtplan.structures.spec:LesionsFile:validation",
+    "structures/lesions_file.json": "rtplan.lesions:LesionsFile:validation",
+    "structures/structures_report.json":
+        "rtplan.structures.report:StructuresReport:serialization",
     "imaging/registration_matrix.json": "rtplan.imaging.registration:MatrixFile:validation",
     "imaging/pet_lesion_report.json": "rtplan.imaging.pet_lesions:PETLesionReport:serialization",
     "demo/pet_truth.json": "rtplan.demo:DemoPETTruth:serialization",

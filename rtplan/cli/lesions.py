@@ -14,7 +14,7 @@ from rtplan.cli._pet_geometry import (
     load_registration,
     suv_overrides,
 )
-from rtplan.cli.options import add_json, new_command, print_json
+from rtplan.cli.options import add_json, keywords_as_flags, new_command, print_json
 from rtplan.lesions import Lesion
 
 
@@ -87,6 +87,7 @@ def _read_lesions(path: str) -> list[Lesion]:
     return list(load_lesions_file(path).lesions)
 
 
+@keywords_as_flags
 def run(args: argparse.Namespace) -> int:
     """Run ``rtplan lesions``."""
     from rtplan.imaging.pet import load_pet
