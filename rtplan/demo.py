@@ -108,7 +108,7 @@ def make_demo_patient(
     nz, ny, nx = shape
     dz, dy, dx = spacing_mm
     origin = (-(nx - 1) * dx / 2, -(ny - 1) * dy / 2 + 10.0, -(nz - 1) * dz / 2)
-    grid = Grid(shape, origin_mm=origin, spacing_mm=spacing_mm)
+    grid = Grid(shape, origin_mm=np.asarray(origin), spacing_mm=spacing_mm)
     x = origin[0] + np.arange(nx) * dx
     y = origin[1] + np.arange(ny) * dy
     z = origin[2] + np.arange(nz) * dz

@@ -45,7 +45,7 @@ import math
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -448,11 +448,14 @@ def load_lesions_file(path: str | Path) -> LesionsFile:
     return _resolve_paths(spec, p.parent)
 
 
-def _resolve(src: object, base: Path) -> object:
-    if isinstance(src, RTStructSource | MaskSource):
-        q = Path(src.path)
-        if not q.is_absolute():
-            return src.model_copy(update={"path": str((base / q).resolve())})
+_Src = TypeVar("_Src", bound=BaseModel)
+
+
+def _resolve(src: _Src, base: Path) -> _Src:
+    """A file source with its path made absolute (relative to ``base``); others as is."""
+    path = getattr(src, "path", None)
+    if isinstance(path, str) and not Path(path).is_absolute():
+        return src.model_copy(update={"path": str((base / path).resolve())})
     return src
 
 

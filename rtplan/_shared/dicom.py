@@ -20,7 +20,7 @@ from typing import Protocol
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from rtplan import __version__
 from rtplan.errors import DicomError, InputError
@@ -240,8 +240,8 @@ def new_dataset(
     ('Explicit VR Little Endian', 'ISO_IR 192')
     """
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.TransferSyntaxUID = transfer_syntax_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.TransferSyntaxUID = UID(transfer_syntax_uid)
     ds = Dataset()
     ds.file_meta = meta
     ds.SpecificCharacterSet = character_set

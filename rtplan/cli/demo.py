@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtplan._shared.table import format_table
 from rtplan.cli.options import (
@@ -18,6 +18,9 @@ from rtplan.cli.options import (
 )
 from rtplan.cli.structures import print_structures
 from rtplan.errors import InputError
+
+if TYPE_CHECKING:
+    from rtplan.demo import DemoPETComparison
 
 
 @keywords_as_flags
@@ -71,7 +74,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_pet(cmp: Any) -> None:
+def _print_pet(cmp: DemoPETComparison) -> None:
     print(f"\nPET lesions (SUVbw; Gaussian blur FWHM {cmp.fwhm_mm:g} mm, 4 mm voxels, "
           f"background SUV {cmp.background_suv:g}) versus the known truth:")
     rows = [

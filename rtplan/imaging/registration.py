@@ -485,7 +485,7 @@ class SpatialRegistration:
             problem = _rigid_problem(m, RIGID_TOLERANCE)
             if problem:
                 raise GeometryError(f"SRO '{self.path}', {what}: not rigid: {problem}")
-        matrix = np.linalg.solve(m_fix, m_mov)  # inv(m_fix) @ m_mov
+        matrix = np.asarray(np.linalg.solve(m_fix, m_mov), dtype=np.float64)  # inv(m_fix) m_mov
         src = (f"SRO {name} (registered RCS {self.frame_of_reference_uid}): {why_m}, then "
                f"inverse of {why_f}")
         return RigidTransform(matrix, moving_frame_uid, fixed_frame_uid, src)

@@ -259,7 +259,7 @@ def _check_crop(
     cropped: SignedDistanceField,
     lesion_id: str | None,
     name: str,
-    body: object,
+    body: str | NDArray[np.bool_] | None,
     inside_skin_mm: float,
     *,
     is_gtv: bool = False,
