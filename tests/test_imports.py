@@ -155,3 +155,16 @@ def test_top_level_lists_every_subpackage_and_loads_them_lazily():
             "f = rtplan.structures.plan_targets; assert callable(f); "
             "import rtplan.imaging; assert rtplan.imaging.THRESHOLD_PRESETS")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_commands_use_no_private_helper_of_another_command():
+    # rtplan demo used to call rtplan.cli.structures._progress and _print_structures
+    offenders = []
+    for p in sorted((ROOT / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.ImportFrom) and node.module
+                    and node.module.startswith("rtplan.cli.")
+                    and not node.module.rpartition(".")[2].startswith("_")):
+                offenders += [f"{p.name}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_")]
+    assert offenders == []
