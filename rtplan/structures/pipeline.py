@@ -194,7 +194,8 @@ def input_paths(
     if lesions.eni is not None and lesions.eni.ctv is not None:
         sources.append(lesions.eni.ctv)
     sources += list(exclude)
-    paths += [src.path for src in sources if isinstance(src, RTStructSource | MaskSource)]
+    # every file-based source kind has a ``path`` (made absolute by load_lesions_file)
+    paths += [getattr(src, "path", None) for src in sources]
     return [p for p in paths if p]
 
 
