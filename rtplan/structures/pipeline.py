@@ -215,6 +215,16 @@ def check_structure_outputs(
     Raises
     ------
     OutputError
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); (d / "CT").mkdir()
+    >>> check_structure_outputs(d / "RS.dcm", d / "report.json", inputs=[d / "CT"])
+    >>> check_structure_outputs(d / "CT" / "RS.dcm", inputs=[d / "CT"])
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.OutputError: output '...RS.dcm' is ... input ...
     """
     ins = [p for p in inputs if p]
     check_not_input(output, *ins)
@@ -249,6 +259,20 @@ def write_structures(
     -------
     StructuresReport
         With ``contour_volume_cc`` of every structure and ``rtstruct`` = ``output``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rtplan.imaging import Grid, write_ct_series
+    >>> d = Path(tempfile.mkdtemp())
+    >>> g = Grid((20, 40, 40), origin_mm=(-30, -20, -20), spacing_mm=(3, 1, 1))
+    >>> ct = write_ct_series(d / "ct", np.zeros(g.shape), g)
+    >>> spec = LesionsFile.model_validate({"lesions": [{"id": "L1", "site": "bone",
+    ...     "source": {"kind": "sphere", "center_mm": [0, 0, 0], "diameter_mm": 10}}]})
+    >>> rep = write_structures(plan_targets(ct, spec, body="none"), ct, d / "RS.dcm",
+    ...                        report=d / "report.json")
+    >>> [s.name for s in rep.structures], (d / "report.json").is_file()
+    (['GTV1_Bone', 'CTV1_Bone', 'PTV1_Bone'], True)
     """
     say = progress or (lambda _msg: None)
     check_structure_outputs(output, report, inputs=inputs, overwrite=overwrite)
