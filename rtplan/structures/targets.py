@@ -9,7 +9,10 @@ PTV is the union of the lesion PTVs and the elective PTV is PTV_ENI minus the bo
 All geometry is carried as signed distance fields on the planning CT grid (see
 :class:`~rtplan.structures.SignedDistanceField`): margins are exact 3D Euclidean
 expansions in mm, and contours are extracted on every CT slice plane at sub-voxel
-accuracy.
+accuracy. The body outline (External) is carried as its voxel mask
+(:class:`VoxelMask`): it needs contours and a volume, not a whole-body distance field.
+The whole ``rtplan structures`` run (PET, registration, exclusion, report) is
+:func:`rtplan.structures.plan_targets`.
 """
 
 from __future__ import annotations
