@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,7 @@ __all__ = [
     "make_demo_pet",
     "measure_demo_pet",
     "recovery_coefficient",
+    "run_demo_structures",
     "write_demo_inputs",
 ]
 
@@ -107,7 +108,7 @@ def make_demo_patient(
     nz, ny, nx = shape
     dz, dy, dx = spacing_mm
     origin = (-(nx - 1) * dx / 2, -(ny - 1) * dy / 2 + 10.0, -(nz - 1) * dz / 2)
-    grid = Grid(shape, origin_mm=origin, spacing_mm=spacing_mm)
+    grid = Grid(shape, origin_mm=np.asarray(origin), spacing_mm=spacing_mm)
     x = origin[0] + np.arange(nx) * dx
     y = origin[1] + np.arange(ny) * dy
     z = origin[2] + np.arange(nz) * dz
@@ -637,11 +638,11 @@ def measure_demo_pet(
     [('L1', False), ('L2', True), ('L3', False), ('L4', True)]
     """
     from rtplan.imaging.pet import load_pet
-    from rtplan.imaging.pet_lesions import PETLesion, PETSeedSource, measure_pet_lesions
+    from rtplan.imaging.pet_lesions import measure_pet_lesions
+    from rtplan.lesions import PETSeedSource, load_lesions_file
 
     truth = DemoPETTruth.model_validate_json(Path(truth_file).read_text(encoding="utf-8"))
-    raw = json.loads(Path(lesions_file).read_text(encoding="utf-8"))
-    lesions = [PETLesion.model_validate(item) for item in raw["lesions"]]
+    lesions = list(load_lesions_file(lesions_file).lesions)
     pet = load_pet(pet_folder)
     report = measure_pet_lesions(pet.suv, pet.grid, lesions, fwhm_mm=truth.fwhm_mm,
                                  normalization=pet.normalization.value)
@@ -688,7 +689,7 @@ def write_demo_inputs(
     --------
     >>> import tempfile
     >>> from rtplan.imaging import load_ct_series
-    >>> from rtplan.structures.spec import load_lesions_file
+    >>> from rtplan.lesions import load_lesions_file
     >>> paths = write_demo_inputs(Path(tempfile.mkdtemp()) / "demo", with_pet=False)
     >>> sorted(paths)
     ['ct', 'eni', 'lesions']
@@ -754,3 +755,39 @@ def write_demo_inputs(
     )
     return {**paths, "pet": folder / "pet", "pet_truth": truth_path,
             "lesions_pet": lesions_pet_path}
+
+
+def run_demo_structures(
+    paths: dict[str, Path],
+    folder: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """The structure pipeline on the demo inputs: ``RS_rtplan.dcm`` and ``report.json``.
+
+    :func:`~rtplan.structures.plan_targets` on the CT and lesions file of
+    :func:`write_demo_inputs` (ENI and SIB from the file, body outline from the CT),
+    then :func:`~rtplan.structures.write_structures`. Returns the report (JSON-ready).
+    """
+    from rtplan.imaging.ct import load_ct_series
+    from rtplan.lesions import load_lesions_file
+    from rtplan.structures.pipeline import (
+        check_structure_outputs,
+        input_paths,
+        plan_targets,
+        write_structures,
+    )
+
+    say = progress or (lambda _msg: None)
+    out = Path(folder)
+    spec = load_lesions_file(paths["lesions"])
+    inputs = input_paths(spec, paths["ct"], paths["lesions"])
+    rs, report = out / "RS_rtplan.dcm", out / "report.json"
+    check_structure_outputs(rs, report, inputs=inputs, overwrite=overwrite)
+    say(f"loading CT from {paths['ct']}")
+    ct = load_ct_series(paths["ct"])
+    targets = plan_targets(ct, spec, progress=say)
+    rep = write_structures(targets, ct, rs, report=report, overwrite=overwrite,
+                           inputs=inputs, progress=say)
+    return rep.model_dump(mode="json", exclude={"pet"} if rep.pet is None else set())

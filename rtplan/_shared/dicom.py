@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -19,7 +20,7 @@ from typing import Protocol
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from rtplan import __version__
 from rtplan.errors import DicomError, InputError
@@ -31,6 +32,7 @@ __all__ = [
     "ds_bytes",
     "ds_strings",
     "format_ds",
+    "is_uid",
     "new_dataset",
     "read_dataset",
     "set_equipment",
@@ -44,6 +46,35 @@ MANUFACTURER = "rtplan"
 
 #: DICOM limits a Decimal String (DS) value to 16 characters.
 DS_MAX_CHARS = 16
+
+#: DICOM limits a UID to 64 characters (PS3.5 9.1).
+UID_MAX_CHARS = 64
+_UID_STRICT = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$")
+_UID_LOOSE = re.compile(r"^[0-9]+(\.[0-9]+)+$")
+
+
+def is_uid(text: str, *, strict: bool = False) -> bool:
+    """True when ``text`` is a DICOM UID, not a label such as ``"PET"`` or ``"CT"``.
+
+    PS3.5 9.1: a UID is an ``<org root>.<suffix>``, so at least two components of
+    digits separated by ``.``; a component has no leading zero (``0`` alone is allowed);
+    at most 64 characters. ``strict=False`` (the default) also accepts components with
+    leading zeros and longer strings, which some systems write: used to tell UIDs from
+    labels, it must not take a malformed UID for a label. ``strict=True`` checks the
+    whole rule (for UIDs rtplan writes).
+
+    Examples
+    --------
+    >>> is_uid("1.2.840.10008.5.1.4.1.1.66"), is_uid("PET"), is_uid("1"), is_uid("1..2")
+    (True, False, False, False)
+    >>> is_uid("1.2.03"), is_uid("1.2.03", strict=True), is_uid("1.2.0.3", strict=True)
+    (True, False, True)
+    """
+    if not isinstance(text, str):
+        return False
+    if strict:
+        return len(text) <= UID_MAX_CHARS and bool(_UID_STRICT.match(text))
+    return bool(_UID_LOOSE.match(text))
 
 
 def format_ds(value: float, decimals: int = 6) -> str:
@@ -209,8 +240,8 @@ def new_dataset(
     ('Explicit VR Little Endian', 'ISO_IR 192')
     """
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class_uid
-    meta.TransferSyntaxUID = transfer_syntax_uid
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.TransferSyntaxUID = UID(transfer_syntax_uid)
     ds = Dataset()
     ds.file_meta = meta
     ds.SpecificCharacterSet = character_set

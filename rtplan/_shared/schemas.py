@@ -23,7 +23,9 @@ SCHEMA_MODELS: dict[str, str] = {
     "radiobiology/comparison_report.json": "rtplan.radiobiology.api:ComparisonReport:serialization",
     "radiobiology/presets_listing.json": "rtplan.radiobiology.api:PresetsListing:serialization",
     "radiobiology/eqd2_curves.json": "rtplan.radiobiology.api:EQD2Curves:serialization",
-    "structures/lesions_file.json": "rtplan.structures.spec:LesionsFile:validation",
+    "structures/lesions_file.json": "rtplan.lesions:LesionsFile:validation",
+    "structures/structures_report.json":
+        "rtplan.structures.report:StructuresReport:serialization",
     "imaging/registration_matrix.json": "rtplan.imaging.registration:MatrixFile:validation",
     "imaging/pet_lesion_report.json": "rtplan.imaging.pet_lesions:PETLesionReport:serialization",
     "demo/pet_truth.json": "rtplan.demo:DemoPETTruth:serialization",

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from rtplan.cli.options import parse_source
 from rtplan.errors import InputError, from_validation_error
+from rtplan.lesions import MaskSource, RTStructSource
+
+if TYPE_CHECKING:
+    from rtplan.imaging.ct import CTSeries
+    from rtplan.imaging.pet import PETVolume
+    from rtplan.imaging.registration import RigidTransform, SpatialRegistration
+    from rtplan.structures.transfer import ExclusionMask
 
 SUV_OVERRIDES = ("weight_kg", "injected_dose_mbq", "injection_time")
 
@@ -61,37 +69,40 @@ def add_exclude(p: argparse.ArgumentParser) -> None:
                    help=EXCLUDE_HELP + " (repeatable)")
 
 
-def exclude_sources(texts: Sequence[str]) -> list[Any]:
+def exclude_sources(texts: Sequence[str]) -> list[RTStructSource | MaskSource]:
     """Parse ``--exclude`` values into rtstruct / mask sources."""
-    from rtplan.cli.structures import _eni_source
-    from rtplan.structures.spec import MaskSource, RTStructSource
-
-    adapter: TypeAdapter = TypeAdapter(RTStructSource | MaskSource)
+    adapter: TypeAdapter[RTStructSource | MaskSource] = TypeAdapter(RTStructSource | MaskSource)
     out = []
     for text in texts:
         try:
-            out.append(adapter.validate_python(_eni_source(text, option="--exclude")))
+            out.append(adapter.validate_python(parse_source(text, option="--exclude")))
         except ValidationError as exc:
             raise from_validation_error(exc, f"--exclude {text!r}") from None
     return out
 
 
-def load_registration(args: argparse.Namespace) -> tuple[Any, Any]:
+def load_registration(
+    args: argparse.Namespace,
+) -> tuple[SpatialRegistration | None, RigidTransform | None]:
     """``(SpatialRegistration | None, RigidTransform | None)`` from the options."""
     from rtplan.imaging.registration import load_matrix, load_spatial_registration
 
     reg = getattr(args, "registration", None)
     mat = getattr(args, "pet_to_ct_matrix", None)
-    if reg and mat:  # argparse refuses this already; library callers too
+    if reg and mat:  # argparse refuses this already
         raise InputError("give either --registration or --pet-to-ct-matrix, not both")
     return (load_spatial_registration(reg) if reg else None,
             load_matrix(mat) if mat else None)
 
 
 def build_exclusion(
-    texts: Sequence[str], pet: Any, *, registration: Any = None, transform: Any = None,
-    ct: Any = None,
-) -> Any:
+    texts: Sequence[str],
+    pet: PETVolume,
+    *,
+    registration: SpatialRegistration | None = None,
+    transform: RigidTransform | None = None,
+    ct: CTSeries | None = None,
+) -> ExclusionMask | None:
     """The :class:`~rtplan.structures.transfer.ExclusionMask` on the PET grid, or None."""
     if not texts:
         return None

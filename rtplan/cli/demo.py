@@ -5,21 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rtplan._shared.table import format_table
-from rtplan.cli.options import add_force, add_json, new_command, print_json
-from rtplan.cli.structures import _print_structures, _progress, run_structures
+from rtplan.cli.options import (
+    add_force,
+    add_json,
+    keywords_as_flags,
+    new_command,
+    print_json,
+    progress_printer,
+)
+from rtplan.cli.structures import print_structures
 from rtplan.errors import InputError
 
+if TYPE_CHECKING:
+    from rtplan.demo import DemoPETComparison
 
+
+@keywords_as_flags
 def _run_demo(args: argparse.Namespace) -> int:
     from rtplan._shared.io import atomic_write_text
     from rtplan.cli.radiobiology import DEFAULT_COMPARE_AB
-    from rtplan.demo import measure_demo_pet, write_demo_inputs
-    from rtplan.radiobiology import PRESETS, compare_plans, ranking_by_alpha_beta
+    from rtplan.demo import measure_demo_pet, run_demo_structures, write_demo_inputs
+    from rtplan.radiobiology import PLAN_PRESETS, compare_plans, ranking_by_alpha_beta
 
-    say = _progress(args.quiet)
+    say = progress_printer(args.quiet)
     out = Path(args.output)
     if out.exists() and any(out.iterdir()) and not args.force:
         raise InputError(
@@ -27,11 +38,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
     say("writing the synthetic pelvis CT, ENI atlas, lesions files and PSMA-PET")
     paths = write_demo_inputs(out, overwrite=args.force)
-    rep = run_structures(
-        paths["ct"], paths["lesions"], out / "RS_rtplan.dcm", report=out / "report.json",
-        force=args.force, say=say,
-    )
-    comps = compare_plans([p.plan for p in PRESETS.values()], list(DEFAULT_COMPARE_AB))
+    rep = run_demo_structures(paths, out, overwrite=args.force, progress=say)
+    comps = compare_plans([p.plan for p in PLAN_PRESETS.values()], list(DEFAULT_COMPARE_AB))
     ranking = ranking_by_alpha_beta(comps, list(DEFAULT_COMPARE_AB))
     atomic_write_text(
         out / "schedules.json",
@@ -51,7 +59,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         return 0
     print(f"demo patient written to {out}/ (ct/, eni_atlas.dcm, lesions.json, pet/, "
           "pet_truth.json, lesions_pet.json)\n")
-    _print_structures(rep)
+    print_structures(rep)
     print("\nschedules (EQD2 in Gy to the lesion / elective nodes):")
     rows = []
     for c in comps:
@@ -66,7 +74,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_pet(cmp: Any) -> None:
+def _print_pet(cmp: DemoPETComparison) -> None:
     print(f"\nPET lesions (SUVbw; Gaussian blur FWHM {cmp.fwhm_mm:g} mm, 4 mm voxels, "
           f"background SUV {cmp.background_suv:g}) versus the known truth:")
     rows = [

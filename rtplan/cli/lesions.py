@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rtplan._shared.table import format_table
 from rtplan.cli._pet_geometry import (
@@ -18,21 +14,13 @@ from rtplan.cli._pet_geometry import (
     load_registration,
     suv_overrides,
 )
-from rtplan.cli.options import add_json, new_command, print_json
-from rtplan.errors import InputError, from_validation_error
-
-
-class _LesionsFile(BaseModel):
-    """The part of the lesions file this command reads (other sections are ignored)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    lesions: list[Any] = Field(min_length=1)
+from rtplan.cli.options import add_json, keywords_as_flags, new_command, print_json
+from rtplan.lesions import Lesion
 
 
 def register(subparsers: Any) -> None:
     """Add the ``lesions`` command."""
-    from rtplan.imaging.pet_lesions import PRESETS, ThresholdPreset
+    from rtplan.imaging.pet_lesions import THRESHOLD_PRESETS, ThresholdPreset
     from rtplan.imaging.suv import SUVNormalization
 
     p = new_command(
@@ -83,7 +71,7 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--preset", choices=[t.value for t in ThresholdPreset], default=None,
         help="threshold for pet_seed sources that set no preset, method or level: "
-        + ", ".join(f"{k} ({m} {v:g})" for k, (m, v) in PRESETS.items())
+        + ", ".join(f"{k} ({m} {v:g})" for k, (m, v) in THRESHOLD_PRESETS.items())
         + "; default: the source's own, else adaptive",
     )
     add_suv_overrides(p)
@@ -93,23 +81,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _read_lesions(path: str) -> list[Any]:
-    from rtplan.imaging.pet_lesions import PETLesion
+def _read_lesions(path: str) -> list[Lesion]:
+    from rtplan.lesions import load_lesions_file
 
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"lesions file {path!r} not found: give the path of the JSON file")
-    try:
-        raw = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"lesions file {path!r} is not valid JSON: {exc}") from None
-    try:
-        doc = _LesionsFile.model_validate(raw)
-        return [PETLesion.model_validate(item) for item in doc.lesions]
-    except ValidationError as exc:
-        raise from_validation_error(exc, f"lesions file {path!r}") from None
+    return list(load_lesions_file(path).lesions)
 
 
+@keywords_as_flags
 def run(args: argparse.Namespace) -> int:
     """Run ``rtplan lesions``."""
     from rtplan.imaging.pet import load_pet

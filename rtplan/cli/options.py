@@ -3,21 +3,116 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
+import re
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
+from rtplan.errors import InputError, RTPlanError
+
 __all__ = [
+    "KEYWORD_FLAGS",
     "add_force",
     "add_json",
     "add_model_options",
     "alpha_beta_arg",
+    "flags_for_keywords",
     "float_arg",
+    "keywords_as_flags",
     "model_from_args",
     "new_command",
+    "parse_source",
     "print_json",
+    "progress_printer",
 ]
+
+#: Library keyword arguments named in error messages -> the command-line options that
+#: set them (``rtplan structures``, ``rtplan lesions``, ``rtplan demo``).
+KEYWORD_FLAGS: dict[str, str] = {
+    "body='none'": "--body none",
+    "body='auto'": "--body auto",
+    "body=mask": "--body RS.dcm:ROI",
+    "body=": "--body",
+    "pet=": "--pet DIR",
+    "registration= or pet_transform=": "--registration REG.dcm or --pet-to-ct-matrix FILE",
+    "registration=": "--registration REG.dcm",
+    "pet_transform=": "--pet-to-ct-matrix FILE",
+    "pet_to_ct=": "--pet-to-ct-matrix FILE",
+    "transform=": "--pet-to-ct-matrix FILE",
+    "exclude=": "--exclude",
+    "inside_skin_mm=": "--inside-skin-mm",
+    "eni= with its ctv": "--eni-ctv RS.dcm:ROI",
+    "report=": "--report",
+    "output=": "-o",
+}
+_KEYWORD_RE = re.compile(
+    r"(?<![A-Za-z0-9_.])("
+    + "|".join(re.escape(k) for k in sorted(KEYWORD_FLAGS, key=len, reverse=True))
+    + r")"
+)
+
+
+def flags_for_keywords(message: str) -> str:
+    """An error message of the library with its keyword arguments named as options.
+
+    Examples
+    --------
+    >>> flags_for_keywords("give the PET series (pet=), or use body='none'")
+    'give the PET series (--pet DIR), or use --body none'
+    """
+    return _KEYWORD_RE.sub(lambda m: KEYWORD_FLAGS[m.group(1)], message)
+
+
+def keywords_as_flags(func: Callable[[argparse.Namespace], int]
+                      ) -> Callable[[argparse.Namespace], int]:
+    """Decorate a command: rtplan errors it raises name options, not keyword arguments."""
+
+    @functools.wraps(func)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except RTPlanError as exc:
+            if exc.args and isinstance(exc.args[0], str):
+                exc.args = (flags_for_keywords(exc.args[0]), *exc.args[1:])
+            raise
+
+    return run
+
+
+def parse_source(text: str, option: str = "--eni-ctv") -> dict[str, Any]:
+    """``RS.dcm:ROI`` -> an rtstruct source; ``mask.nii.gz[:label]`` -> a mask source.
+
+    Examples
+    --------
+    >>> parse_source("RS.dcm:Bladder"), parse_source("atlas.nii.gz:3")
+    ({'kind': 'rtstruct', 'path': 'RS.dcm', 'roi': 'Bladder'}, {'kind': 'mask', \
+'path': 'atlas.nii.gz', 'label': 3})
+    """
+    low = text.lower()
+    if ".nii" in low:
+        i = low.index(".nii")
+        end = i + 7 if low[i + 4:i + 7] == ".gz" else i + 4
+        path, rest = text[:end], text[end:]
+        src: dict[str, Any] = {"kind": "mask", "path": path}
+        if rest.startswith(":") and rest[1:]:
+            try:
+                src["label"] = int(rest[1:])
+            except ValueError:
+                raise InputError(
+                    f"{option} {text!r}: the label after ':' must be a whole number"
+                ) from None
+        return src
+    path, sep, roi = text.rpartition(":")
+    if not sep or not path or not roi:
+        raise InputError(
+            f"{option} {text!r}: give RTSTRUCT:ROI (e.g. RS.dcm:Bladder) or a NIfTI mask "
+            "(mask.nii.gz[:label])"
+        )
+    return {"kind": "rtstruct", "path": path, "roi": roi}
 
 
 def new_command(
@@ -134,3 +229,14 @@ def model_from_args(args: argparse.Namespace) -> Any:
         )
     except ValidationError as exc:
         raise from_validation_error(exc, f"{args.model} model parameters") from None
+
+
+def progress_printer(quiet: bool) -> Callable[[str], None]:
+    """A ``progress`` callback printing ``[  1.2 s] message`` to standard error."""
+    start = time.perf_counter()
+
+    def say(msg: str) -> None:
+        if not quiet:
+            print(f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    return say

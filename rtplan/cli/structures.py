@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from rtplan._shared.table import format_table
@@ -16,20 +16,24 @@ from rtplan.cli._pet_geometry import (
     add_exclude,
     add_registration,
     add_suv_overrides,
+    exclude_sources,
     suv_overrides,
 )
-from rtplan.cli.options import add_force, add_json, new_command, print_json
+from rtplan.cli.options import (
+    add_force,
+    add_json,
+    keywords_as_flags,
+    new_command,
+    parse_source,
+    print_json,
+    progress_printer,
+)
 from rtplan.errors import InputError
 
-
-def _progress(quiet: bool):
-    start = time.perf_counter()
-
-    def say(msg: str) -> None:
-        if not quiet:
-            print(f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True)
-
-    return say
+if TYPE_CHECKING:
+    from rtplan.imaging.ct import CTSeries
+    from rtplan.imaging.registration import RigidTransform, SpatialRegistration
+    from rtplan.lesions import LesionsFile
 
 
 def _margin(text: str) -> float | list[float]:
@@ -49,29 +53,8 @@ def _margin(text: str) -> float | list[float]:
     )
 
 
-def _eni_source(text: str, option: str = "--eni-ctv") -> dict:
-    """``RS.dcm:ROI`` -> rtstruct source; ``mask.nii.gz[:label]`` -> mask source."""
-    low = text.lower()
-    if ".nii" in low:
-        path, _, label = text.partition(".nii")
-        rest = label
-        ext = ".nii.gz" if rest.startswith(".gz") else ".nii"
-        rest = rest[3:] if rest.startswith(".gz") else rest
-        src: dict[str, Any] = {"kind": "mask", "path": path + ext}
-        if rest.startswith(":") and rest[1:]:
-            src["label"] = int(rest[1:])
-        return src
-    path, sep, roi = text.rpartition(":")
-    if not sep or not path or not roi:
-        raise InputError(
-            f"{option} {text!r}: give RTSTRUCT:ROI (e.g. RS.dcm:Bladder) or a NIfTI mask "
-            "(mask.nii.gz[:label])"
-        )
-    return {"kind": "rtstruct", "path": path, "roi": roi}
-
-
-def _merge_spec(args: argparse.Namespace):
-    from rtplan.structures.spec import (
+def _merge_spec(args: argparse.Namespace) -> LesionsFile:
+    from rtplan.lesions import (
         ENISpec,
         LesionsFile,
         MarginSpec,
@@ -89,7 +72,7 @@ def _merge_spec(args: argparse.Namespace):
     if args.eni_ctv is not None or args.sib or args.eni_margin_mm is not None:
         eni = eni or {}
         if args.eni_ctv is not None:
-            eni["ctv"] = _eni_source(args.eni_ctv)
+            eni["ctv"] = parse_source(args.eni_ctv)
         if args.eni_margin_mm is not None:
             eni["margin_mm"] = args.eni_margin_mm
         if args.sib:
@@ -104,7 +87,7 @@ def _merge_spec(args: argparse.Namespace):
         raise validation_input_error(exc, "margins/ENI options") from None
 
 
-def _body_arg(text: str, ct: Any) -> Any:
+def _body_arg(text: str, ct: CTSeries) -> str | NDArray[np.bool_]:
     from rtplan.structures.rtstruct import rtstruct_masks
 
     if text in ("auto", "none"):
@@ -118,122 +101,79 @@ def _body_arg(text: str, ct: Any) -> Any:
     return next(iter(masks.values()))
 
 
-def _input_paths(ct_dir, lesions_path, spec, *, body="auto", pet_dir=None,
-                 registration=None, pet_to_ct_matrix=None, exclude=()) -> list:
-    """Every file or folder ``rtplan structures`` reads (outputs may be none of them)."""
-    from rtplan.structures.spec import MaskSource, RTStructSource
-
-    paths = [ct_dir, lesions_path, pet_dir, registration, pet_to_ct_matrix]
-    sources = [lesion.source for lesion in spec.lesions]
-    if spec.eni is not None and spec.eni.ctv is not None:
-        sources.append(spec.eni.ctv)
-    paths += [src.path for src in sources if isinstance(src, RTStructSource | MaskSource)]
-    for text in exclude:
-        try:
-            paths.append(_eni_source(text, option="--exclude")["path"])
-        except InputError:
-            pass  # reported when the exclusion is read
-    if body not in ("auto", "none"):
-        paths.append(str(body).rpartition(":")[0] or body)
-    return [p for p in paths if p]
-
-
 def run_structures(
     ct_dir: str | Path,
     lesions_path: str | Path,
     output: str | Path,
     *,
-    spec: Any = None,
+    spec: LesionsFile | None = None,
     body: str = "auto",
     inside_skin_mm: float = 0.0,
     pet_dir: str | Path | None = None,
     report: str | Path | None = None,
     force: bool = False,
-    say=None,
+    say: Callable[[str], None] | None = None,
     registration: str | Path | None = None,
     pet_to_ct_matrix: str | Path | None = None,
-    suv_overrides: dict | None = None,
-    exclude: tuple[str, ...] | list[str] = (),
+    suv_overrides: dict[str, Any] | None = None,
+    exclude: Sequence[str] = (),
     series_uid: str | None = None,
-) -> dict:
-    """The whole structure pipeline: load, build, contour, write RTSTRUCT (+ report).
+) -> dict[str, Any]:
+    """``rtplan structures`` from paths: read, :func:`~rtplan.structures.plan_targets`,
+    :func:`~rtplan.structures.write_structures`; returns the report (JSON-ready).
 
     ``registration`` (DICOM SRO) or ``pet_to_ct_matrix`` (matrix file, PET -> CT) relate
     a PET in another frame of reference to the CT; ``suv_overrides`` are
     :func:`~rtplan.imaging.load_pet` keywords; ``exclude`` are ``--exclude`` sources;
-    ``series_uid`` picks one CT series from a folder holding several. Outputs that are
-    one of the inputs (or lie in an input folder) are refused, even with ``force``.
+    ``series_uid`` picks one CT series from a folder holding several. Outputs are
+    checked before anything is computed.
     """
-    from rtplan._shared.io import atomic_write_text, check_not_input, check_writable
-    from rtplan.errors import OutputError
     from rtplan.imaging.ct import load_ct_series
-    from rtplan.structures.rtstruct import write_rtstruct
-    from rtplan.structures.spec import load_lesions_file
-    from rtplan.structures.targets import build_targets, targets_to_rois
+    from rtplan.lesions import load_lesions_file
+    from rtplan.structures.pipeline import (
+        check_structure_outputs,
+        input_paths,
+        plan_targets,
+        write_structures,
+    )
 
     say = say or (lambda _m: None)
     spec = spec if spec is not None else load_lesions_file(lesions_path)
-    inputs = _input_paths(ct_dir, lesions_path, spec, body=body, pet_dir=pet_dir,
-                          registration=registration, pet_to_ct_matrix=pet_to_ct_matrix,
-                          exclude=exclude)
-    check_not_input(output, *inputs)
-    check_writable(output, overwrite=force)
-    if report is not None:
-        check_not_input(report, *inputs)
-        if Path(report).resolve() == Path(output).resolve():
-            raise OutputError(
-                f"--report '{report}' is the RTSTRUCT output (-o) too: give two different files"
-            )
-        check_writable(report, overwrite=force)
-    say(f"loading CT from {ct_dir}")
-    ct = load_ct_series(ct_dir, series_uid=series_uid)
-    pet = tf = excl = None
     if pet_dir is None:
         given = [f for f, v in (("--registration", registration),
                                 ("--pet-to-ct-matrix", pet_to_ct_matrix),
                                 ("--exclude", exclude), ("SUV overrides", suv_overrides)) if v]
         if given:
             raise InputError(f"{', '.join(given)} apply to the PET: give --pet DIR too")
-    else:
-        from rtplan.cli._pet_geometry import build_exclusion
+    if registration and pet_to_ct_matrix:
+        raise InputError("give either --registration or --pet-to-ct-matrix, not both")
+    excl = exclude_sources(exclude)
+    body_file = None if body in ("auto", "none") else (str(body).rpartition(":")[0] or body)
+    inputs = input_paths(spec, ct_dir, lesions_path, pet_dir, registration, pet_to_ct_matrix,
+                         body_file, exclude=excl)
+    check_structure_outputs(output, report, inputs=inputs, overwrite=force)
+    say(f"loading CT from {ct_dir}")
+    ct = load_ct_series(ct_dir, series_uid=series_uid)
+    pet = None
+    reg: SpatialRegistration | RigidTransform | None = None
+    if pet_dir is not None:
         from rtplan.imaging import load_matrix, load_pet, load_spatial_registration
-        from rtplan.structures.targets import pet_to_ct_transform
 
-        if registration and pet_to_ct_matrix:
-            raise InputError("give either --registration or --pet-to-ct-matrix, not both")
         say(f"loading PET from {pet_dir} (SUVbw)")
         pet = load_pet(pet_dir, **(suv_overrides or {}))
-        sro = load_spatial_registration(registration) if registration else None
-        if sro is not None:
-            tf = sro.transform(pet.frame_of_reference_uid, ct.frame_of_reference_uid)
+        if registration:
+            reg = load_spatial_registration(registration)
         elif pet_to_ct_matrix:
-            tf = pet_to_ct_transform(pet, ct, load_matrix(pet_to_ct_matrix))
-        if exclude:
-            say("exclusion regions onto the PET grid")
-        excl = build_exclusion(list(exclude), pet, registration=sro, transform=tf, ct=ct)
-    targets = build_targets(
-        spec, ct, body=_body_arg(body, ct), inside_skin_mm=inside_skin_mm, pet=pet,
-        pet_transform=tf, pet_exclusion=None if excl is None else excl.mask, progress=say,
-    )
-    rois = targets_to_rois(targets, progress=say)
-    say(f"writing {output}")
-    write_rtstruct(output, ct, rois, overwrite=force)
-    rep = targets.report()
-    rep["rtstruct"] = str(output)
-    if pet is not None:
-        rep["pet"] = {
-            "series_instance_uid": pet.series_instance_uid,
-            "frame_of_reference_uid": pet.frame_of_reference_uid,
-            "registration": None if tf is None else tf.describe(),
-            "exclusion": None if excl is None else {"sources": list(excl.parts),
-                                                    "pet_voxels": excl.n_voxels},
-        }
-    if report is not None:
-        atomic_write_text(report, json.dumps(rep, indent=2) + "\n", overwrite=force)
-    return rep
+            reg = load_matrix(pet_to_ct_matrix)
+    targets = plan_targets(ct, spec, body=_body_arg(body, ct), inside_skin_mm=inside_skin_mm,
+                           pet=pet, registration=reg, exclude=excl, progress=say)
+    rep = write_structures(targets, ct, output, report=report, overwrite=force,
+                           inputs=inputs, progress=say)
+    return rep.model_dump(mode="json", exclude={"pet"} if rep.pet is None else set())
 
 
-def _print_structures(rep: dict) -> None:
+def print_structures(rep: dict[str, Any]) -> None:
+    """Print the structures table and the warnings of a report."""
     rows = [
         [s["name"], s["roi_type"], f"{s['volume_cc']:.2f}", s.get("margin") or "-",
          s["lesion_id"] or "-", s["source"]]
@@ -244,8 +184,9 @@ def _print_structures(rep: dict) -> None:
         print(f"warning: {w}")
 
 
+@keywords_as_flags
 def _run_structures(args: argparse.Namespace) -> int:
-    say = _progress(args.quiet)
+    say = progress_printer(args.quiet)
     spec = _merge_spec(args)
     rep = run_structures(
         args.ct, args.lesions, args.output, spec=spec, body=args.body,
@@ -257,7 +198,7 @@ def _run_structures(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rep)
     else:
-        _print_structures(rep)
+        print_structures(rep)
         print(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
     return 0
 

@@ -23,7 +23,6 @@ the matrix yourself. A transform from :func:`~rtplan.imaging.read_spatial_regist
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
+from rtplan._shared.dicom import is_uid
 from rtplan.dose.eqd2map import AlphaBetaSpec, eqd2_dose
 from rtplan.dose.rtdose import DoseGrid
 from rtplan.errors import GridMismatchError, InvalidParameterError
@@ -50,13 +50,6 @@ __all__ = [
 
 Model = LQ | LQL | USC
 Registration = RigidTransform | ArrayLike
-
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)+$")
-
-
-def _is_uid(text: str) -> bool:
-    return bool(_UID.match(text))
-
 
 def course_to_common(
     registration: Registration,
@@ -89,7 +82,7 @@ def course_to_common(
     course, common = course_frame_uid or "", common_frame_uid or ""
 
     def clash(named: str, wanted: str) -> bool:
-        return bool(named and wanted and _is_uid(named) and named != wanted)
+        return bool(named and wanted and is_uid(named) and named != wanted)
 
     if not (clash(mv, course) or clash(fx, common)):
         return tf

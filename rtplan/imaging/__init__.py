@@ -20,7 +20,7 @@ from rtplan.imaging.pet import PETVolume, load_pet, load_pet_datasets
 from rtplan.imaging.pet_lesions import (
     CANDIDATE_SUV,
     OLIGOMETASTATIC_MAX,
-    PRESETS,
+    THRESHOLD_PRESETS,
     Candidate,
     LesionMeasures,
     LesionSite,
@@ -46,9 +46,11 @@ from rtplan.imaging.registration import (
     MatrixFile,
     RigidTransform,
     SpatialRegistration,
+    as_rigid_transform,
     load_matrix,
     load_spatial_registration,
     read_spatial_registration,
+    transform_between,
 )
 from rtplan.imaging.suv import (
     NUCLIDE_HALF_LIFE_S,
@@ -65,7 +67,7 @@ __all__ = [
     "NUCLIDE_HALF_LIFE_S",
     "OLIGOMETASTATIC_MAX",
     "PET_NUCLIDES",
-    "PRESETS",
+    "THRESHOLD_PRESETS",
     "CTSeries",
     "Candidate",
     "Grid",
@@ -93,6 +95,7 @@ __all__ = [
     "StudyInfo",
     "ThresholdPreset",
     "apply_default_preset",
+    "as_rigid_transform",
     "body_surface_area_m2",
     "ct_series_from_datasets",
     "detect_candidates",
@@ -112,6 +115,7 @@ __all__ = [
     "segment_seed",
     "suv_factor",
     "suv_peak",
+    "transform_between",
     "write_ct_series",
     "write_pet_series",
 ]

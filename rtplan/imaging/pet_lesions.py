@@ -40,22 +40,30 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
 from rtplan.errors import GeometryError, GridMismatchError, InvalidParameterError
 from rtplan.imaging.grid import Grid
+from rtplan.lesions import (
+    THRESHOLD_PRESETS,
+    Lesion,
+    LesionSite,
+    PETSeedSource,
+    SegmentationMethod,
+    ThresholdPreset,
+    duplicate_ids,
+)
 
 __all__ = [
     "CANDIDATE_SUV",
     "OLIGOMETASTATIC_MAX",
-    "PRESETS",
     "SUVPEAK_VOLUME_ML",
+    "THRESHOLD_PRESETS",
     "Candidate",
     "LesionMeasures",
     "LesionSite",
@@ -84,124 +92,7 @@ CANDIDATE_SUV = 3.0
 OLIGOMETASTATIC_MAX = 5
 #: Volume of the SUVpeak sphere (ml).
 SUVPEAK_VOLUME_ML = 1.0
-#: Named threshold presets: name -> (method, level). ``adaptive`` (background-adaptive
-#: 40 %, the default; FDG phantom basis, Radiother Oncol 2006, PubMed 16876272);
-#: ``sensitive`` 20 % and ``specific`` 45 % of SUVmax (Zamboglou et al., Radiother Oncol
-#: 2019;141:208-213). See the module docstring.
-PRESETS: dict[str, tuple[str, float]] = {
-    "adaptive": ("background_adaptive", 0.40),
-    "sensitive": ("percent_max", 0.20),
-    "specific": ("percent_max", 0.45),
-}
-
 _BACKGROUND_SHELL_MM = 10.0
-
-
-class SegmentationMethod(StrEnum):
-    """How the threshold is set from the lesion's SUVmax (and background)."""
-
-    PERCENT_MAX = "percent_max"  # level x SUVmax
-    ABSOLUTE = "absolute"  # level is an SUV
-    BACKGROUND_ADAPTIVE = "background_adaptive"  # B + level (SUVmax - B)
-
-
-class ThresholdPreset(StrEnum):
-    """Named (method, level) pairs of :data:`PRESETS`; sources in the module docstring."""
-
-    ADAPTIVE = "adaptive"  # background_adaptive 0.40
-    SENSITIVE = "sensitive"  # percent_max 0.20 (Zamboglou 2019)
-    SPECIFIC = "specific"  # percent_max 0.45 (Zamboglou 2019: 40-50 %)
-
-
-class LesionSite(StrEnum):
-    """Anatomical site of a lesion (the lesions-file ``site`` of issue 3)."""
-
-    PROSTATE_BED = "prostate_bed"
-    PELVIC_NODE = "pelvic_node"
-    DISTANT_NODE = "distant_node"
-    BONE = "bone"
-    VISCERAL = "visceral"
-
-
-class PETSeedSource(BaseModel):
-    """Lesions-file source ``{"kind": "pet_seed", ...}``: delineate from a PET seed.
-
-    The threshold is ``method`` and ``level`` (default background-adaptive 40 %), or a
-    named ``preset`` (:class:`ThresholdPreset`) that fills both: ``adaptive``
-    (background_adaptive 0.40), ``sensitive`` (percent_max 0.20) or ``specific``
-    (percent_max 0.45); sources in the module docstring. A preset given together with a
-    different explicit ``method`` or ``level`` is refused.
-
-    Examples
-    --------
-    >>> PETSeedSource(point_mm=(10, -5, 30)).method.value
-    'background_adaptive'
-    >>> s = PETSeedSource(point_mm=(10, -5, 30), preset="sensitive")
-    >>> s.method.value, s.level
-    ('percent_max', 0.2)
-    >>> PETSeedSource(point_mm=(10, -5, 30), preset="specific", level=0.3)
-    Traceback (most recent call last):
-    ...
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for PETSeedSource
-      Value error, preset 'specific' means method percent_max, level 0.45, but the source ...
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: Literal["pet_seed"] = "pet_seed"
-    point_mm: tuple[float, float, float] = Field(
-        description="Seed in DICOM patient coordinates (LPS, mm) of the PET's frame of reference"
-    )
-    preset: ThresholdPreset | None = Field(
-        default=None,
-        description="Named threshold that fills method and level: adaptive "
-        "(background_adaptive 0.40), sensitive (percent_max 0.20) or specific (percent_max "
-        "0.45; Zamboglou et al. 2019). Must not contradict an explicit method or level.",
-    )
-    method: SegmentationMethod = SegmentationMethod.BACKGROUND_ADAPTIVE
-    level: float = Field(default=0.4, gt=0, description="Fraction (percent/adaptive) or SUV")
-    max_radius_mm: float = Field(default=25.0, gt=0, le=150)
-    background_suv: float | None = Field(
-        default=None, ge=0, description="Background SUV for background_adaptive"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _fill_from_preset(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("preset") is None:
-            return data
-        name = data["preset"]
-        try:
-            preset = ThresholdPreset(str(getattr(name, "value", name)))
-        except ValueError:
-            raise ValueError(
-                f"unknown preset {name!r}: use " + ", ".join(p.value for p in ThresholdPreset)
-            ) from None
-        method, level = PRESETS[preset.value]
-        conflicts = []
-        given_method = data.get("method")
-        if given_method is not None and str(getattr(given_method, "value", given_method)) != method:
-            conflicts.append(f"method {getattr(given_method, 'value', given_method)}")
-        given_level = data.get("level")
-        if given_level is not None:
-            try:
-                same = math.isclose(float(given_level), level, rel_tol=1e-9)
-            except (TypeError, ValueError):
-                same = False
-            if not same:
-                conflicts.append(f"level {given_level}")
-        if conflicts:
-            raise ValueError(
-                f"preset {preset.value!r} means method {method}, level {level:g}, but the "
-                f"source also gives {' and '.join(conflicts)}: remove the preset or the "
-                "explicit method/level"
-            )
-        return {**data, "preset": preset, "method": method, "level": level}
-
-    @property
-    def gives_threshold(self) -> bool:
-        """True when the source itself sets ``preset``, ``method`` or ``level``."""
-        return bool({"preset", "method", "level"} & self.model_fields_set)
 
 
 @dataclass(frozen=True, eq=False)
@@ -794,32 +685,8 @@ def apply_default_preset(
     return out
 
 
-class PETLesion(BaseModel):
-    """A lesion of the lesions file: ``{"id", "site", "source"}``.
-
-    ``source`` is a :class:`PETSeedSource` for delineation on the PET; other source kinds
-    (sphere, rtstruct, mask) are carried as plain dicts and only counted for staging.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
-    site: LesionSite
-    source: PETSeedSource | dict
-
-    @field_validator("source", mode="before")
-    @classmethod
-    def _seed(cls, v: object) -> object:
-        if isinstance(v, dict) and v.get("kind") == "pet_seed":
-            return PETSeedSource.model_validate(v)
-        if isinstance(v, dict) and "kind" not in v:
-            raise ValueError("a lesion source needs a 'kind' (pet_seed, sphere, rtstruct, mask)")
-        return v
-
-    @property
-    def is_pet_seed(self) -> bool:
-        """True when the source is a ``pet_seed``."""
-        return isinstance(self.source, PETSeedSource)
+#: A lesion of the lesions file (the one lesions model, :class:`rtplan.lesions.Lesion`).
+PETLesion = Lesion
 
 
 class PETLesionResult(BaseModel):
@@ -913,7 +780,7 @@ def measure_pet_lesions(
     ('miM1b', 0.512, True)
     """
     ids = [lesion.id for lesion in lesions]
-    dup = sorted({i for i in ids if ids.count(i) > 1})
+    dup = duplicate_ids(ids)
     if dup:
         raise InvalidParameterError(f"lesion ids must be unique; repeated: {dup}")
     labels = mitnm_labels([lesion.site for lesion in lesions])

@@ -52,7 +52,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -60,7 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from rtplan._shared.dicom import read_dataset
+from rtplan._shared.dicom import is_uid, read_dataset
 from rtplan.errors import DicomError, GeometryError, InputError, from_validation_error
 
 __all__ = [
@@ -70,9 +70,11 @@ __all__ = [
     "MatrixFile",
     "RigidTransform",
     "SpatialRegistration",
+    "as_rigid_transform",
     "load_matrix",
     "load_spatial_registration",
     "read_spatial_registration",
+    "transform_between",
 ]
 
 #: Spatial Registration Storage SOP Class UID.
@@ -83,12 +85,7 @@ DEFORMABLE_SRO_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.3"
 #: 6-16 significant digits; a 0.1 % scale is 2e-3 and is refused).
 RIGID_TOLERANCE = 1e-4
 
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 _MATRIX_TYPES = ("RIGID", "RIGID_SCALE", "AFFINE")
-
-
-def _is_uid(text: str) -> bool:
-    return bool(_UID.match(text))
 
 
 def _rigid_problem(m: NDArray[np.float64], tol: float) -> str | None:
@@ -267,7 +264,9 @@ class RigidTransform:
         """
 
         def names(x: str, uid: str, label: str) -> bool:
-            return bool(x) and (x == uid or (bool(label) and x.lower() == label.lower()))
+            # a UID names only itself; a label ("PET") names any frame of that role
+            return bool(x) and (x == uid or (bool(label) and not is_uid(x)
+                                             and x.lower() == label.lower()))
 
         def allows(x: str, uid: str, label: str) -> bool:
             return not x or not uid or names(x, uid, label)
@@ -486,7 +485,7 @@ class SpatialRegistration:
             problem = _rigid_problem(m, RIGID_TOLERANCE)
             if problem:
                 raise GeometryError(f"SRO '{self.path}', {what}: not rigid: {problem}")
-        matrix = np.linalg.solve(m_fix, m_mov)  # inv(m_fix) @ m_mov
+        matrix = np.asarray(np.linalg.solve(m_fix, m_mov), dtype=np.float64)  # inv(m_fix) m_mov
         src = (f"SRO {name} (registered RCS {self.frame_of_reference_uid}): {why_m}, then "
                f"inverse of {why_f}")
         return RigidTransform(matrix, moving_frame_uid, fixed_frame_uid, src)
@@ -650,3 +649,88 @@ def read_spatial_registration(
     rtplan.errors.InputError: registration file '.../none.dcm' does not exist: give the ...
     """
     return load_spatial_registration(path).transform(moving_frame_uid, fixed_frame_uid)
+
+
+# ----------------------------------------------------------------------------- direction
+def as_rigid_transform(
+    transform: RigidTransform | ArrayLike, source: str = "4 x 4 matrix"
+) -> RigidTransform:
+    """``transform`` as a :class:`RigidTransform` (a bare 4 x 4 matrix has no frames).
+
+    Examples
+    --------
+    >>> as_rigid_transform(np.eye(4)).source
+    '4 x 4 matrix'
+    """
+    if isinstance(transform, RigidTransform):
+        return transform
+    return RigidTransform(np.asarray(transform, dtype=float), source=source)
+
+
+def transform_between(
+    moving_frame_uid: str,
+    fixed_frame_uid: str,
+    *,
+    registration: SpatialRegistration | None = None,
+    transform: RigidTransform | ArrayLike | None = None,
+    transform_maps: Literal["moving_to_fixed", "fixed_to_moving"] = "moving_to_fixed",
+    moving_label: str = "",
+    fixed_label: str = "",
+) -> RigidTransform:
+    """The one place that decides which way a registration points.
+
+    Returns the rigid transform mapping points of ``moving_frame_uid`` into
+    ``fixed_frame_uid`` (LPS mm, ``p_fixed = M @ p_moving``):
+
+    * from a DICOM Spatial Registration: ``registration.transform(moving, fixed)``
+      (PS3.3 Equation C.20.2-3);
+    * from a user transform (:func:`load_matrix`, a :class:`RigidTransform` or a bare
+      4 x 4 array): it is taken as stated by ``transform_maps`` (``"moving_to_fixed"``
+      or ``"fixed_to_moving"``, e.g. a PET -> CT matrix used to map CT ROIs onto the
+      PET) unless its own frames (UIDs, or the labels ``moving_label`` /
+      ``fixed_label`` such as ``"PET"``/``"CT"``) say it is stated the other way; then
+      it is inverted (:meth:`RigidTransform.oriented`). A transform naming other frames
+      is refused.
+
+    Raises
+    ------
+    GeometryError
+        Neither ``registration`` nor ``transform`` is given (the message names both
+        keywords), or the transform relates other frames.
+
+    Examples
+    --------
+    A matrix file stating PET -> CT, used to bring a CT ROI onto the PET:
+
+    >>> pet_to_ct = RigidTransform.translation([0, 0, 5], "PET", "CT")
+    >>> t = transform_between("1.2.2", "1.2.1", transform=pet_to_ct,
+    ...                       transform_maps="fixed_to_moving", moving_label="CT",
+    ...                       fixed_label="PET")
+    >>> t.apply([0, 0, 5]).tolist(), t.moving_frame_uid, t.fixed_frame_uid
+    ([0.0, 0.0, 0.0], '1.2.2', '1.2.1')
+    >>> transform_between("1.2.2", "1.2.1")
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.GeometryError: frame of reference 1.2.2 differs from 1.2.1 and no ...
+    """
+    if registration is not None:
+        return registration.transform(moving_frame_uid, fixed_frame_uid)
+    if transform is None:
+        m = f" ({moving_label})" if moving_label else ""
+        f = f" ({fixed_label})" if fixed_label else ""
+        raise GeometryError(
+            f"frame of reference {moving_frame_uid}{m} differs from {fixed_frame_uid}{f} "
+            "and no registration is given: pass registration= (a DICOM Spatial "
+            "Registration) or transform= (a 4 x 4 rigid matrix)"
+        )
+    tf = as_rigid_transform(transform)
+    if transform_maps == "moving_to_fixed":
+        return tf.oriented(moving_frame_uid, fixed_frame_uid, moving_label=moving_label,
+                           fixed_label=fixed_label)
+    if transform_maps == "fixed_to_moving":
+        inv = tf.oriented(fixed_frame_uid, moving_frame_uid, moving_label=fixed_label,
+                          fixed_label=moving_label).inverse()
+        return RigidTransform(inv.matrix, moving_frame_uid, fixed_frame_uid, inv.source,
+                              tf.tolerance)
+    raise ValueError(f"transform_maps must be moving_to_fixed or fixed_to_moving, got "
+                     f"{transform_maps!r}")

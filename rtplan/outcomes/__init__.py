@@ -45,6 +45,7 @@ from rtplan.outcomes._logrank import (
     natural_order,
     pairwise_logrank,
 )
+from rtplan.outcomes._plots import write_plots
 from rtplan.outcomes._psa import (
     BiochemicalFailure,
     FailureRule,
@@ -59,6 +60,15 @@ from rtplan.outcomes._psa import (
     psa_response_summary,
     two_rises_failure,
 )
+from rtplan.outcomes._report import (
+    BPFS_RULES,
+    GROUPINGS,
+    OutcomesReport,
+    outcomes_report,
+    report_markdown,
+    report_tables,
+)
+from rtplan.outcomes._schema import outcomes_json_schemas
 from rtplan.outcomes._stattests import (
     TestResult,
     chi_square,
@@ -70,6 +80,8 @@ from rtplan.outcomes._toxicity import ToxicityCell, toxicity_table
 from rtplan.outcomes.categories import fraction_category
 
 __all__ = [
+    "BPFS_RULES",
+    "GROUPINGS",
     "BiochemicalFailure",
     "Cohort",
     "CoxResult",
@@ -82,6 +94,7 @@ __all__ = [
     "LesionRecord",
     "LogrankResult",
     "OmdClassification",
+    "OutcomesReport",
     "PairwiseResult",
     "PatientRecord",
     "PsaRecord",
@@ -113,12 +126,17 @@ __all__ = [
     "mann_whitney",
     "median_follow_up",
     "natural_order",
+    "outcomes_json_schemas",
+    "outcomes_report",
     "pairwise_logrank",
     "pcwg3_progression",
     "phoenix_failure",
     "psa_response",
     "psa_response_summary",
+    "report_markdown",
+    "report_tables",
     "toxicity_table",
     "two_rises_failure",
     "wilcoxon_paired",
+    "write_plots",
 ]

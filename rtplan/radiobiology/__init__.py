@@ -37,6 +37,7 @@ from rtplan.radiobiology.categories import (
 from rtplan.radiobiology.formulas import bed, eqd2, eqdx
 from rtplan.radiobiology.models import LQ, LQL, USC, Repopulation, model_from_name
 from rtplan.radiobiology.schedule import (
+    PLAN_PRESETS,
     PRESETS,
     DoseLevel,
     Fractionation,
@@ -58,6 +59,7 @@ __all__ = [
     "FRACTION_CATEGORIES",
     "LQ",
     "LQL",
+    "PLAN_PRESETS",
     "PRESETS",
     "TISSUES",
     "USC",

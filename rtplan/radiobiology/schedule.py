@@ -17,6 +17,7 @@ from pydantic import (
 from rtplan.errors import InvalidParameterError, ScheduleParseError, from_validation_error
 
 __all__ = [
+    "PLAN_PRESETS",
     "PRESETS",
     "DoseLevel",
     "Fractionation",
@@ -254,8 +255,9 @@ def _preset(key: str, description: str, fractions: int, **levels: float) -> Plan
     )
 
 
-#: The four schedules of the paper, by key.
-PRESETS: dict[str, PlanPreset] = {
+#: The four schedules of the paper, by key (plan presets; PET threshold presets are
+#: :data:`rtplan.imaging.THRESHOLD_PRESETS`).
+PLAN_PRESETS: dict[str, PlanPreset] = {
     p.key: p
     for p in (
         _preset("sbrt-27-3", "SBRT 27 Gy in 3 fractions", 3, lesion=27.0),
@@ -276,6 +278,8 @@ PRESETS: dict[str, PlanPreset] = {
         ),
     )
 }
+#: Alias of :data:`PLAN_PRESETS` (the name before 0.2).
+PRESETS = PLAN_PRESETS
 
 
 def get_preset(key: str) -> PlanPreset:
@@ -287,8 +291,9 @@ def get_preset(key: str) -> PlanPreset:
     27.0
     """
     k = key.strip().lower()
-    if k not in PRESETS:
+    if k not in PLAN_PRESETS:
         raise InvalidParameterError(
-            f"unknown preset {key!r}: choose one of {', '.join(PRESETS)} (see 'rtplan presets')"
+            f"unknown preset {key!r}: choose one of {', '.join(PLAN_PRESETS)} "
+            "(see 'rtplan presets')"
         )
-    return PRESETS[k]
+    return PLAN_PRESETS[k]

@@ -27,6 +27,7 @@ import re
 from enum import StrEnum
 
 from rtplan.errors import InvalidParameterError
+from rtplan.lesions import LesionSite
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -43,16 +44,6 @@ __all__ = [
 
 MAX_NAME_LENGTH = 16
 _VALID = re.compile(r"^[A-Za-z][A-Za-z0-9_^!]*$")
-
-
-class LesionSite(StrEnum):
-    """Anatomical site of a PSMA-positive lesion (the lesions-file contract)."""
-
-    PROSTATE_BED = "prostate_bed"
-    PELVIC_NODE = "pelvic_node"
-    DISTANT_NODE = "distant_node"
-    BONE = "bone"
-    VISCERAL = "visceral"
 
 
 class RoiType(StrEnum):

@@ -1,40 +1,32 @@
-"""The lesions file: PSMA-positive lesions, their sources, margins and ENI.
+"""The lesions file (compatibility path): the model lives in :mod:`rtplan.lesions`.
 
-Contract (JSON)::
-
-    {"lesions": [{"id": "L1", "site": "pelvic_node",
-                  "source": {"kind": "sphere", "center_mm": [x, y, z], "diameter_mm": d}},
-                 {"id": "L2", "site": "bone",
-                  "source": {"kind": "rtstruct", "path": "RS.dcm", "roi": "GTV-1"}},
-                 {"id": "L3", "site": "visceral",
-                  "source": {"kind": "mask", "path": "L3.nii.gz"}},
-                 {"id": "L4", "site": "distant_node",
-                  "source": {"kind": "pet_seed", "point_mm": [x, y, z],
-                             "method": "background_adaptive", "level": 0.4,
-                             "max_radius_mm": 25}}],
-     "margins": {"ctv_margin_mm": 3, "ptv_margin_mm": 3},
-     "eni": {"ctv": {"kind": "rtstruct", "path": "RS_atlas.dcm", "roi": "CTVn"},
-             "margin_mm": 5, "sib": true}}
-
-Relative paths are relative to the lesions file. Coordinates are DICOM patient
-coordinates (LPS, mm): of the planning CT, except ``pet_seed`` points, which are in the
-PET's frame of reference (mapped to the CT by the PET -> CT registration when the frames
-differ).
+Everything here is re-exported from :mod:`rtplan.lesions`, the one lesions model; new
+code imports from there (or from :mod:`rtplan.structures`).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from rtplan.errors import InputError
-from rtplan.imaging.pet_lesions import PETSeedSource
-from rtplan.structures.naming import LesionSite
+from rtplan.lesions import (
+    MAX_MARGIN_MM,
+    PROTOCOL_MARGIN_RANGE_MM,
+    AnisotropicMargin,
+    ENISpec,
+    Lesion,
+    LesionsFile,
+    LesionSource,
+    MarginSpec,
+    MaskSource,
+    PETSeedSource,
+    RTStructSource,
+    SphereSource,
+    load_lesions_file,
+    margin_warnings,
+    validation_input_error,
+)
 
 __all__ = [
+    "MAX_MARGIN_MM",
+    "PROTOCOL_MARGIN_RANGE_MM",
     "AnisotropicMargin",
     "ENISpec",
     "Lesion",
@@ -49,273 +41,3 @@ __all__ = [
     "margin_warnings",
     "validation_input_error",
 ]
-
-#: Margins the paper's protocol uses for CTV and PTV (mm); others are allowed with a warning.
-PROTOCOL_MARGIN_RANGE_MM = (2.0, 3.0)
-MAX_MARGIN_MM = 20.0
-
-_Margin = Annotated[float, Field(ge=0, le=MAX_MARGIN_MM, allow_inf_nan=False)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SphereSource(_Model):
-    """A lesion known by centre and size (e.g. from the PET report)."""
-
-    kind: Literal["sphere"]
-    center_mm: tuple[float, float, float] = Field(description="LPS centre, mm")
-    diameter_mm: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)]
-
-
-class RTStructSource(_Model):
-    """An ROI already drawn in an RTSTRUCT on the planning CT's frame of reference."""
-
-    kind: Literal["rtstruct"]
-    path: str
-    roi: Annotated[str, Field(min_length=1)]
-
-
-class MaskSource(_Model):
-    """A label map on the planning CT grid (NIfTI, needs ``rtplan[nifti]``).
-
-    ``label`` selects one label of a multi-label map (default: any non-zero voxel).
-    """
-
-    kind: Literal["mask"]
-    path: str
-    label: Annotated[int, Field(ge=1)] | None = None
-
-
-LesionSource = Annotated[
-    SphereSource | RTStructSource | MaskSource | PETSeedSource, Field(discriminator="kind")
-]
-
-
-class Lesion(_Model):
-    """One PSMA-positive lesion that becomes a GTV."""
-
-    id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
-    site: LesionSite
-    source: LesionSource
-
-
-class AnisotropicMargin(_Model):
-    """Six margins (mm) in patient directions."""
-
-    right_mm: _Margin
-    left_mm: _Margin
-    anterior_mm: _Margin
-    posterior_mm: _Margin
-    superior_mm: _Margin
-    inferior_mm: _Margin
-
-    def as_tuple(self) -> tuple[float, float, float, float, float, float]:
-        """(right, left, anterior, posterior, superior, inferior) in mm."""
-        return (self.right_mm, self.left_mm, self.anterior_mm, self.posterior_mm,
-                self.superior_mm, self.inferior_mm)
-
-
-def _margin_value(v: object) -> object:
-    if isinstance(v, list | tuple):
-        if len(v) != 6:
-            raise ValueError(
-                "an anisotropic margin has six values in mm: right, left, anterior, "
-                f"posterior, superior, inferior; got {len(v)}"
-            )
-        keys = ("right_mm", "left_mm", "anterior_mm", "posterior_mm", "superior_mm",
-                "inferior_mm")
-        return dict(zip(keys, v, strict=True))
-    return v
-
-
-class MarginSpec(_Model):
-    """CTV and PTV margins (mm): one value (isotropic) or six (anisotropic)."""
-
-    ctv_margin_mm: _Margin | AnisotropicMargin = 3.0
-    ptv_margin_mm: _Margin | AnisotropicMargin = 3.0
-
-    @field_validator("ctv_margin_mm", "ptv_margin_mm", mode="before")
-    @classmethod
-    def _six(cls, v: object) -> object:
-        return _margin_value(v)
-
-
-class ENISpec(_Model):
-    """Elective nodal irradiation: the nodal CTV, its PTV margin and the SIB option."""
-
-    ctv: RTStructSource | MaskSource | None = None
-    margin_mm: _Margin | AnisotropicMargin = 5.0
-    sib: bool = False
-    boost_dose_gy: Annotated[float, Field(gt=0)] = 61.2
-    elective_dose_gy: Annotated[float, Field(gt=0)] = 51.0
-    gap_mm: Annotated[float, Field(ge=0, le=MAX_MARGIN_MM)] = 0.0
-
-    @field_validator("margin_mm", mode="before")
-    @classmethod
-    def _six(cls, v: object) -> object:
-        return _margin_value(v)
-
-
-class LesionsFile(_Model):
-    """The lesions file (see the module docstring for the JSON contract)."""
-
-    lesions: Annotated[list[Lesion], Field(min_length=1)]
-    margins: MarginSpec = MarginSpec()
-    eni: ENISpec | None = None
-
-    @field_validator("lesions")
-    @classmethod
-    def _unique_ids(cls, v: list[Lesion]) -> list[Lesion]:
-        ids = [lesion.id for lesion in v]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"lesion ids must be unique; repeated: {dup}")
-        return v
-
-
-#: pydantic error types that only say "this union branch is not the input's type"
-_TYPE_MISMATCH = {"float_type", "float_parsing", "int_type", "int_parsing", "model_type",
-                  "dict_type", "list_type", "tuple_type", "string_type", "bool_type",
-                  "model_attributes_type", "is_instance_of"}
-
-
-def _union_member(segment: object) -> bool:
-    """A location segment naming a union branch (``AnisotropicMargin``,
-    ``constrained-float``, ``function-after[...]``), not a field or an index."""
-    return isinstance(segment, str) and (segment[:1].isupper() or "-" in segment
-                                         or "[" in segment)
-
-
-def _where(loc: tuple, data: object) -> str:
-    """``lesions[1] (L2).source.diameter_mm`` from a pydantic location (union branches
-    left out; the lesion's id added when the data has it)."""
-    out = ""
-    node = data
-    for seg in loc:
-        if _union_member(seg):
-            continue
-        if isinstance(seg, int):
-            out += f"[{seg}]"
-            node = node[seg] if isinstance(node, list) and seg < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
-                out += f" ({node['id']})"
-        else:
-            out += ("." if out else "") + str(seg)
-            node = node.get(seg) if isinstance(node, dict) else None
-    return out or "(file)"
-
-
-def validation_input_error(exc: ValidationError, source: str, data: object = None) -> InputError:
-    """A short :class:`~rtplan.errors.InputError` for a lesions-file (or option) error.
-
-    One line per problem: where (``lesions[1] (L2).source.diameter_mm``), what pydantic
-    says, and the offending value when it is short. Of a union (a margin is a number or
-    six values; an ENI CTV is an RTSTRUCT ROI or a mask), only the branches the input
-    could be are reported; the input itself is never dumped whole.
-
-    Examples
-    --------
-    >>> try:
-    ...     MarginSpec.model_validate({"ctv_margin_mm": 25})
-    ... except ValidationError as exc:
-    ...     print(validation_input_error(exc, "margins"))
-    invalid margins: ctv_margin_mm: Input should be less than or equal to 20 (got 25)
-    """
-    errors = exc.errors()
-    groups: dict[tuple, dict[object, list]] = {}
-    for err in errors:
-        loc = tuple(err.get("loc", ()))
-        u = next((i for i, seg in enumerate(loc) if _union_member(seg)), None)
-        if u is not None:
-            groups.setdefault(loc[:u], {}).setdefault(loc[u], []).append(err)
-    dropped: set[int] = set()
-    for branches in groups.values():
-        if len(branches) < 2:
-            continue
-        wrong = {b for b, errs in branches.items()
-                 if any(e["type"] in _TYPE_MISMATCH and len(e["loc"]) == len(errs[0]["loc"])
-                        and e["loc"][-1] == b for e in errs)
-                 or any(e["type"] == "literal_error" and e["loc"][-1] == "kind" for e in errs)}
-        if wrong and len(wrong) < len(branches):
-            for b in wrong:
-                dropped.update(id(e) for e in branches[b])
-    parts = []
-    for err in errors:
-        if id(err) in dropped:
-            continue
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        given = err.get("input")
-        shown = repr(given)
-        got = "" if isinstance(given, dict) or len(shown) > 60 else f" (got {shown})"
-        line = f"{_where(tuple(err.get('loc', ())), data)}: {msg}{got}"
-        if line not in parts:
-            parts.append(line)
-    return InputError(f"invalid {source}: " + "; ".join(parts))
-
-
-def load_lesions_file(path: str | Path) -> LesionsFile:
-    """Read and validate a lesions file; relative source paths become absolute.
-
-    Raises
-    ------
-    InputError
-        If the file is missing, not JSON, or does not match the schema (the message
-        names the field).
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"lesions file '{p}' does not exist")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"lesions file '{p}' is not valid JSON: {exc}") from None
-    try:
-        spec = LesionsFile.model_validate(data)
-    except ValidationError as exc:
-        raise validation_input_error(exc, f"lesions file '{p}'", data) from None
-    return _resolve_paths(spec, p.parent)
-
-
-def _resolve(src: object, base: Path) -> object:
-    if isinstance(src, RTStructSource | MaskSource):
-        q = Path(src.path)
-        if not q.is_absolute():
-            return src.model_copy(update={"path": str((base / q).resolve())})
-    return src
-
-
-def _resolve_paths(spec: LesionsFile, base: Path) -> LesionsFile:
-    lesions = [
-        lesion.model_copy(update={"source": _resolve(lesion.source, base)})
-        for lesion in spec.lesions
-    ]
-    eni = spec.eni
-    if eni is not None and eni.ctv is not None:
-        eni = eni.model_copy(update={"ctv": _resolve(eni.ctv, base)})
-    return spec.model_copy(update={"lesions": lesions, "eni": eni})
-
-
-def margin_warnings(spec: MarginSpec) -> list[str]:
-    """Warnings for CTV/PTV margins outside the protocol's 2-3 mm.
-
-    Examples
-    --------
-    >>> margin_warnings(MarginSpec(ctv_margin_mm=3, ptv_margin_mm=3))
-    []
-    >>> margin_warnings(MarginSpec(ctv_margin_mm=0, ptv_margin_mm=5))[1]
-    'PTV margin 5 mm is outside the protocol range 2-3 mm (paper: PTV = CTV + 2-3 mm)'
-    """
-    lo, hi = PROTOCOL_MARGIN_RANGE_MM
-    out = []
-    for label, m in (("CTV", spec.ctv_margin_mm), ("PTV", spec.ptv_margin_mm)):
-        values = m.as_tuple() if isinstance(m, AnisotropicMargin) else (m,)
-        if any(v < lo or v > hi for v in values):
-            shown = ", ".join(f"{v:g}" for v in values)
-            base = "GTV" if label == "CTV" else "CTV"
-            out.append(
-                f"{label} margin {shown} mm is outside the protocol range {lo:g}-{hi:g} mm "
-                f"(paper: {label} = {base} + 2-3 mm)"
-            )
-    return out

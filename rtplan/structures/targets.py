@@ -9,12 +9,14 @@ PTV is the union of the lesion PTVs and the elective PTV is PTV_ENI minus the bo
 All geometry is carried as signed distance fields on the planning CT grid (see
 :class:`~rtplan.structures.SignedDistanceField`): margins are exact 3D Euclidean
 expansions in mm, and contours are extracted on every CT slice plane at sub-voxel
-accuracy.
+accuracy. The body outline (External) is carried as its voxel mask
+(:class:`VoxelMask`): it needs contours and a volume, not a whole-body distance field.
+The whole ``rtplan structures`` run (PET, registration, exclusion, report) is
+:func:`rtplan.structures.plan_targets`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +25,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtplan import __version__
-from rtplan._shared.optional import import_optional
 from rtplan.errors import GeometryError, InputError
 from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.grid import Grid
+from rtplan.imaging.pet import PETVolume
 from rtplan.imaging.registration import RigidTransform
+from rtplan.lesions import (
+    AnisotropicMargin,
+    ENISpec,
+    LesionsFile,
+    RTStructSource,
+    margin_warnings,
+)
+from rtplan.structures._sdf import SignedDistanceField, sdf_from_mask
 from rtplan.structures.body import body_mask
-from rtplan.structures.contour import ROIContours
+from rtplan.structures.booleans import difference, union
+from rtplan.structures.contour import PlanarContour, ROIContours
+from rtplan.structures.contouring import contours_from_mask, contours_from_sdf, volume_cc
+from rtplan.structures.margins import crop_to_mask, expand
 from rtplan.structures.naming import (
     RoiType,
     colour_for,
@@ -37,21 +50,22 @@ from rtplan.structures.naming import (
     site_indicator,
     target_name,
 )
-from rtplan.structures.spec import (
-    AnisotropicMargin,
-    ENISpec,
-    Lesion,
-    LesionsFile,
-    MaskSource,
-    PETSeedSource,
-    RTStructSource,
-    SphereSource,
-    margin_warnings,
+from rtplan.structures.report import PETUse, StructuresReport, structure_records
+from rtplan.structures.rtstruct import StructureSet
+from rtplan.structures.sources import (
+    delineate_gtv,
+    lesion_gtv,
+    load_mask_source,
+    pet_to_ct_transform,
+    resample_mask_nearest,
+    source_mask,
 )
 
 __all__ = [
+    "MAX_OUTSIDE_BODY_FRACTION",
     "Target",
     "TargetSet",
+    "VoxelMask",
     "build_targets",
     "lesion_gtv",
     "load_mask_source",
@@ -64,12 +78,11 @@ __all__ = [
 
 Margin = float | AnisotropicMargin
 
-
-def _ops():
-    # the geometry kernels live in rtplan.structures (margins, booleans, contouring)
-    import rtplan.structures as s
-
-    return s
+#: A lesion whose GTV lies more than this fraction outside the body outline is an error
+#: (a GTV mostly outside the patient means wrong coordinates or a wrong body outline).
+MAX_OUTSIDE_BODY_FRACTION = 0.5
+#: Part of a target's volume the body crop may remove before a warning (1 %).
+_WARN_OUTSIDE_BODY_FRACTION = 0.01
 
 
 def _margin_arg(m: Margin) -> float | tuple[float, ...]:
@@ -83,6 +96,62 @@ def _margin_text(m: Margin) -> str:
 
 
 @dataclass(frozen=True, eq=False)
+class VoxelMask:
+    """A structure known as voxels of the CT grid (e.g. the body outline), no distance field.
+
+    Building a distance field of a whole-body mask costs seconds; a structure that only
+    needs its contours and volume (the External ROI) is carried as its mask.
+
+    Attributes
+    ----------
+    mask
+        Boolean ``[slice, row, column]`` mask on ``grid``.
+    grid
+        The CT grid (LPS mm).
+
+    Examples
+    --------
+    >>> g = Grid((3, 8, 8), origin_mm=(0, 0, 0), spacing_mm=(2, 1, 1))
+    >>> m = np.zeros(g.shape, bool); m[1, 2:5, 3:6] = True         # 9 voxels of 2 mm3
+    >>> vm = VoxelMask(m, g)
+    >>> vm.volume_cc(), len(vm.contours()), vm.is_empty
+    (0.018, 1, False)
+    """
+
+    mask: NDArray[np.bool_]
+    grid: Grid
+
+    def __post_init__(self) -> None:
+        m = np.asarray(self.mask, dtype=bool)
+        if m.shape != self.grid.shape:
+            raise GeometryError(
+                f"mask shape {m.shape} does not match the CT grid {self.grid.shape}"
+            )
+        object.__setattr__(self, "mask", m)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no voxel is set."""
+        return not bool(self.mask.any())
+
+    def volume_cc(self) -> float:
+        """Volume in cc: voxel count x voxel volume."""
+        return float(np.count_nonzero(self.mask)) * self.grid.voxel_volume_mm3 / 1000.0
+
+    def contours(self) -> list[PlanarContour]:
+        """Planar contours along the voxel edges, on each CT slice."""
+        return contours_from_mask(self.mask, self.grid)
+
+    def to_sdf(self) -> SignedDistanceField:
+        """The mask as a signed distance field (costly for large masks)."""
+        return sdf_from_mask(self.mask, self.grid)
+
+
+#: What a target's geometry can be.
+Geometry = SignedDistanceField | VoxelMask
+
+
+@dataclass(frozen=True, eq=False)
 class Target:
     """One target structure.
 
@@ -92,8 +161,9 @@ class Target:
         TG-263 name (``GTVn1``, ``PTV_6120``, ...).
     roi_type
         RTROIInterpretedType.
-    sdf
-        The structure as a signed distance field on the CT grid.
+    geometry
+        The structure on the CT grid: a :class:`~rtplan.structures.SignedDistanceField`
+        (targets) or a :class:`VoxelMask` (the body outline).
     lesion_id
         Lesion it derives from (None for ENI, SIB composites and the body).
     source
@@ -107,24 +177,50 @@ class Target:
 
     name: str
     roi_type: RoiType
-    sdf: object
+    geometry: Geometry
     lesion_id: str | None
     source: str
     margin: str = ""
     chain: str = ""
 
+    @property
+    def sdf(self) -> SignedDistanceField:
+        """The structure as a signed distance field (built from a :class:`VoxelMask`)."""
+        g = self.geometry
+        return g if isinstance(g, SignedDistanceField) else g.to_sdf()
+
     def volume_cc(self) -> float:
-        """Volume in cm^3."""
-        return float(_ops().volume_cc(self.sdf))
+        """Volume in cm^3: the continuous 3D volume of the structure."""
+        g = self.geometry
+        return g.volume_cc() if isinstance(g, VoxelMask) else float(volume_cc(g))
+
+    def contours(self) -> list[PlanarContour]:
+        """Planar contours on every CT slice plane the structure crosses."""
+        g = self.geometry
+        return g.contours() if isinstance(g, VoxelMask) else contours_from_sdf(g)
 
 
 @dataclass(frozen=True, eq=False)
 class TargetSet:
-    """The targets built for one patient, with warnings to show the user."""
+    """The targets built for one patient, with the warnings to show the user.
+
+    Attributes
+    ----------
+    targets
+        In the order they are written.
+    warnings
+        Margins outside the protocol, targets partly cut by the body, PET notes.
+    body
+        The body mask the targets were cropped to (None: no cropping).
+    pet
+        What :func:`~rtplan.structures.plan_targets` did with a PET (the report's
+        ``"pet"`` section), or None.
+    """
 
     targets: list[Target]
     warnings: list[str] = field(default_factory=list)
     body: NDArray[np.bool_] | None = None
+    pet: PETUse | None = None
 
     def by_name(self, name: str) -> Target:
         """The target called ``name``."""
@@ -133,413 +229,69 @@ class TargetSet:
                 return t
         raise InputError(f"no target {name!r}; targets: {[t.name for t in self.targets]}")
 
-    def report(self) -> dict:
-        """The ``--report`` JSON: ``{"structures": [...], "warnings": [...]}``."""
-        return {
-            "structures": [
-                {
-                    "name": t.name,
-                    "roi_type": str(t.roi_type),
-                    "volume_cc": t.volume_cc(),
-                    "lesion_id": t.lesion_id,
-                    "source": t.source,
-                    "margin": t.margin,
-                }
-                for t in self.targets
-            ],
-            "warnings": list(self.warnings),
-            "rtplan_version": __version__,
-        }
+    def report_model(
+        self, rois: Sequence[ROIContours] | None = None, rtstruct: str | None = None
+    ) -> StructuresReport:
+        """The report as a model (:class:`~rtplan.structures.StructuresReport`).
 
-
-# ----------------------------------------------------------------------------- sources
-def load_mask_source(src: MaskSource, grid: Grid) -> NDArray[np.bool_]:
-    """A NIfTI label map on the CT grid as a boolean ``[slice, row, column]`` mask.
-
-    The NIfTI affine (RAS) must map the image onto the CT grid by an axis permutation
-    and flips with the same voxel centres (within 0.05 mm); otherwise resample the mask
-    onto the planning CT first. Needs nibabel (``pip install 'rtplan[nifti]'``).
-
-    Examples
-    --------
-    A label map written in NIfTI's (x, y, z) order and RAS affine, read back onto the
-    ``[slice, row, column]`` LPS grid; ``label`` picks one label:
-
-    >>> import os, tempfile
-    >>> import nibabel as nib
-    >>> g = Grid((4, 6, 8), origin_mm=(-3.5, -2.5, 0), spacing_mm=(2, 1, 1))
-    >>> labels = np.zeros(g.shape, np.uint8)
-    >>> labels[1:3, 2:4, 3:6] = 2; labels[0, 0, 0] = 1          # 2 x 2 x 3 voxels of label 2
-    >>> ras = np.diag([-1.0, -1.0, 2.0, 1.0]); ras[:3, 3] = [3.5, 2.5, 0.0]   # LPS -> RAS
-    >>> path = os.path.join(tempfile.mkdtemp(), "gtv.nii.gz")
-    >>> nib.save(nib.Nifti1Image(labels.transpose(2, 1, 0), ras), path)
-    >>> m = load_mask_source(MaskSource(kind="mask", path=path, label=2), g)
-    >>> int(m.sum()), bool((m == (labels == 2)).all())
-    (12, True)
-    """
-    nib = import_optional("nibabel", feature="reading mask (NIfTI) lesion sources")
-    path = Path(src.path)
-    if not path.is_file():
-        raise InputError(f"mask file '{path}' does not exist")
-    try:
-        img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
-    except Exception as exc:  # nibabel raises many types for bad files
-        raise InputError(f"cannot read mask '{path}' as NIfTI: {exc}") from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(f"mask '{path}' must be 3D, got shape {data.shape}")
-    labels = (data == src.label) if src.label is not None else (data != 0)
-    # voxel index (i, j, k) of NIfTI -> LPS of each axis step and origin
-    aff = np.asarray(img.affine, dtype=float)
-    ras_to_lps = np.diag([-1.0, -1.0, 1.0])
-    steps = ras_to_lps @ aff[:3, :3]  # columns: LPS step per NIfTI axis
-    origin = ras_to_lps @ aff[:3, 3]
-    # express in grid local frame (mm along slice, row, column axes)
-    local_steps = grid.direction @ steps  # rows: grid axes, cols: nifti axes
-    spacing = np.asarray(grid.spacing_mm)
-    perm = [-1, -1, -1]
-    flips = [False, False, False]
-    for nax in range(3):
-        col = local_steps[:, nax]
-        gax = int(np.argmax(np.abs(col)))
-        if not np.allclose(np.delete(col, gax), 0, atol=1e-3) or not np.isclose(
-            abs(col[gax]), spacing[gax], atol=0.05
-        ):
-            raise GeometryError(
-                f"mask '{path}' is not on the planning CT grid (its axes/spacing differ): "
-                "resample it onto the CT (nearest neighbour) and try again"
-            )
-        perm[gax] = nax
-        flips[gax] = col[gax] < 0
-    if sorted(perm) != [0, 1, 2] or not grid.is_regular:
-        raise GeometryError(f"mask '{path}' axes do not map one-to-one onto the CT grid")
-    arr = np.transpose(labels, perm)
-    for gax in range(3):
-        if flips[gax]:
-            arr = np.flip(arr, axis=gax)
-    if arr.shape != grid.shape:
-        raise GeometryError(
-            f"mask '{path}' has shape {arr.shape} on the CT axes, the CT grid {grid.shape}: "
-            "resample it onto the planning CT"
+        ``rois`` (:func:`targets_to_rois` of these targets) give each structure's
+        ``contour_volume_cc``; without them it is None.
+        """
+        return StructuresReport(
+            structures=structure_records(self.targets, rois),
+            warnings=list(self.warnings),
+            rtplan_version=__version__,
+            rtstruct=rtstruct,
+            pet=self.pet,
         )
-    # the voxel that lands at index [0,0,0] must sit at the grid origin
-    first = np.array([0 if not flips[g] else grid.shape[g] - 1 for g in range(3)])
-    nifti_index = np.zeros(3)
-    for g in range(3):
-        nifti_index[perm[g]] = first[g]
-    pos = origin + steps @ nifti_index
-    if not np.allclose(pos, grid.origin_mm, atol=0.05):
-        raise GeometryError(
-            f"mask '{path}' is offset from the planning CT by "
-            f"{np.round(pos - grid.origin_mm, 2).tolist()} mm: resample it onto the CT"
-        )
-    return np.ascontiguousarray(arr, dtype=bool)
+
+    def report(
+        self, rois: Sequence[ROIContours] | None = None, rtstruct: str | None = None
+    ) -> dict:
+        """The ``report`` JSON: ``{"structures": [...], "warnings": [...], ...}``.
+
+        Schema ``schemas/structures/structures_report.json``; the ``"pet"`` key is
+        present only when a PET was used.
+        """
+        return self.report_model(rois, rtstruct).model_dump(
+            mode="json", exclude={"pet"} if self.pet is None else set())
 
 
-def source_mask(
-    src: RTStructSource | MaskSource,
-    ct: CTSeries,
-    cache: dict | None = None,
-) -> NDArray[np.bool_]:
-    """Mask of an ROI (RTSTRUCT) or label map (NIfTI) on the CT grid.
-
-    RTSTRUCT contours are rasterised with the voxel-centre rule; ``cache`` (path ->
-    read RTSTRUCT) avoids reading one file again for several sources. An empty mask
-    raises :class:`~rtplan.errors.InputError`.
-
-    Examples
-    --------
-    A 10 x 10 mm square ROI on slices 1-3 covers the 10 x 10 voxel centres of each:
-
-    >>> import os, tempfile
-    >>> from rtplan.imaging import write_ct_series
-    >>> from rtplan.structures import PlanarContour, write_rtstruct
-    >>> d = tempfile.mkdtemp()
-    >>> g = Grid((5, 12, 12), origin_mm=(-5.5, -5.5, 0), spacing_mm=(2, 1, 1))
-    >>> ct = write_ct_series(os.path.join(d, "ct"), np.zeros(g.shape), g)
-    >>> sq = np.array([[-5.0, -5.0], [5.0, -5.0], [5.0, 5.0], [-5.0, 5.0]])
-    >>> node = [PlanarContour(k, np.column_stack([sq, np.full(4, 2.0 * k)])) for k in (1, 2, 3)]
-    >>> rs = write_rtstruct(os.path.join(d, "RS.dcm"), ct,
-    ...                     [ROIContours("Node", "GTV", (255, 0, 0), node)])
-    >>> m = source_mask(RTStructSource(kind="rtstruct", path=str(rs), roi="Node"), ct)
-    >>> int(m.sum()), sorted({int(k) for k in np.argwhere(m)[:, 0]})
-    (300, [1, 2, 3])
-    """
-    from rtplan.structures.rtstruct import read_rtstruct, rtstruct_masks
-
-    if isinstance(src, MaskSource):
-        mask = load_mask_source(src, ct.grid)
-    else:
-        cache = {} if cache is None else cache
-        path = str(Path(src.path))
-        if not os.path.isfile(path):
-            raise InputError(f"RTSTRUCT '{path}' does not exist")
-        if path not in cache:
-            cache[path] = read_rtstruct(path)
-        mask = rtstruct_masks(cache[path], ct, [src.roi])[cache[path].roi(src.roi).name]
-    if not mask.any():
-        where = src.roi if isinstance(src, RTStructSource) else src.path
-        raise InputError(f"source {where!r} is empty on the planning CT grid")
-    return mask
-
-
-def _as_transform(transform: object) -> RigidTransform:
-    if isinstance(transform, RigidTransform):
-        return transform
-    return RigidTransform(np.asarray(transform, dtype=float), source="4 x 4 matrix")
-
-
-def resample_mask_nearest(
-    mask: NDArray[np.bool_],
-    source: Grid,
-    target: Grid,
-    transform: RigidTransform | NDArray[np.float64] | None = None,
-) -> NDArray[np.bool_]:
-    """Resample a boolean mask to another grid, optionally in another frame of reference.
-
-    Each target voxel takes the value of the source voxel containing its centre
-    (nearest neighbour): the centre is mapped back into the source frame with the
-    inverse of ``transform``, then to a source index. Only the target voxels within the
-    bounding box of the mask's box (plus one source voxel) mapped forward are visited.
-
-    Parameters
-    ----------
-    mask
-        Boolean ``[slice, row, column]`` mask on ``source``.
-    source, target
-        Grids of the mask and of the result (LPS mm, each in its own frame).
-    transform
-        Rigid transform (:class:`~rtplan.imaging.RigidTransform` or a 4 x 4 matrix)
-        mapping *source-frame* points to *target-frame* points, e.g. PET -> CT. ``None``:
-        both grids are in the same frame of reference.
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask on ``target``.
-
-    Examples
-    --------
-    >>> src = Grid((4, 4, 4), origin_mm=(0, 0, 0), spacing_mm=(4, 4, 4))
-    >>> dst = Grid((8, 8, 8), origin_mm=(-1, -1, -1), spacing_mm=(2, 2, 2))
-    >>> m = np.zeros(src.shape, bool); m[1, 1, 1] = True      # box 2..6 mm on each axis
-    >>> int(resample_mask_nearest(m, src, dst).sum())          # centres 3 and 5 mm: 2^3
-    8
-    >>> shift = np.eye(4); shift[2, 3] = 4.0                   # source z + 4 mm = target z
-    >>> out = resample_mask_nearest(m, src, dst, shift)
-    >>> np.argwhere(out)[:, 0].min(), np.argwhere(out)[:, 0].max()   # slices at z 7, 9 mm
-    (np.int64(4), np.int64(5))
-    """
-    m = np.asarray(mask, dtype=bool)
-    out = np.zeros(target.shape, dtype=bool)
-    idx = np.argwhere(m)
-    if idx.size == 0:
-        return out
-    tf = None if transform is None else _as_transform(transform)
-    lo, hi = idx.min(axis=0) - 1.0, idx.max(axis=0) + 1.0
-    corners = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
-                        for c in (lo[2], hi[2])])
-    world = source.index_to_world(corners)
-    if tf is not None:
-        world = tf.apply(world)
-    t_idx = target.world_to_index(world)
-    t_lo = np.clip(np.floor(t_idx.min(axis=0)).astype(int), 0, np.array(target.shape) - 1)
-    t_hi = np.clip(np.ceil(t_idx.max(axis=0)).astype(int) + 1, 0, np.array(target.shape))
-    if np.any(t_hi <= t_lo):
-        return out
-    kk, ii, jj = np.meshgrid(*[np.arange(a, b) for a, b in zip(t_lo, t_hi, strict=True)],
-                             indexing="ij")
-    pts = target.index_to_world(np.stack([kk, ii, jj], axis=-1).astype(float))
-    if tf is not None:
-        pts = tf.inverse().apply(pts)
-    s_idx = np.rint(source.world_to_index(pts)).astype(int)
-    inside = np.all((s_idx >= 0) & (s_idx < np.array(source.shape)), axis=-1)
-    vals = np.zeros(inside.shape, dtype=bool)
-    si = s_idx[inside]
-    vals[inside] = m[si[:, 0], si[:, 1], si[:, 2]]
-    out[t_lo[0]:t_hi[0], t_lo[1]:t_hi[1], t_lo[2]:t_hi[2]] = vals
-    return out
-
-
-def pet_to_ct_transform(
-    pet: object, ct: CTSeries, transform: RigidTransform | NDArray[np.float64] | None
-) -> RigidTransform | None:
-    """The PET -> CT transform to use, checked against both frames of reference.
-
-    ``None`` when the PET and the CT share a frame (or one has no FrameOfReferenceUID)
-    and no transform is given. A transform stated CT -> PET (e.g. a matrix file with
-    ``"from_frame": "CT"``) is inverted; one relating other frames is refused.
-
-    Raises
-    ------
-    GeometryError
-        Different frames and no transform, or a transform for other frames.
-
-    Examples
-    --------
-    >>> import datetime as dt, os, tempfile
-    >>> from rtplan.imaging import write_ct_series, write_pet_series
-    >>> d = tempfile.mkdtemp()
-    >>> g = Grid((2, 4, 4), origin_mm=(0, 0, 0), spacing_mm=(4, 4, 4))
-    >>> ct = write_ct_series(os.path.join(d, "ct"), np.zeros(g.shape), g)
-    >>> pet = write_pet_series(                                 # a new frame of reference
-    ...     os.path.join(d, "pet"), np.ones(g.shape), g, weight_kg=80, injected_dose_bq=150e6,
-    ...     injection_datetime=dt.datetime(2025, 3, 4, 9),
-    ...     series_datetime=dt.datetime(2025, 3, 4, 10), nuclide="Ga68")
-    >>> pet_to_ct_transform(pet, ct, None)
-    Traceback (most recent call last):
-    ...
-    rtplan.errors.GeometryError: PET (FrameOfReferenceUID ...) ... different frames of reference...
-    >>> tf = RigidTransform.translation([0, 0, 5], "CT", "PET")   # stated CT -> PET
-    >>> pet_to_ct_transform(pet, ct, tf).apply([0, 0, 0]).tolist()   # inverted: PET -> CT
-    [0.0, 0.0, -5.0]
-    """
-    pet_for = str(getattr(pet, "frame_of_reference_uid", "") or "")
-    ct_for = ct.frame_of_reference_uid or ""
-    if transform is None:
-        if pet_for and ct_for and pet_for != ct_for:
-            raise GeometryError(
-                f"PET (FrameOfReferenceUID {pet_for}) and planning CT ({ct_for}) are in "
-                "different frames of reference: give the rigid PET -> CT registration, a "
-                "DICOM Spatial Registration (--registration REG.dcm) or a 4 x 4 matrix "
-                "(--pet-to-ct-matrix FILE; library: pet_transform=)"
-            )
-        return None
-    return _as_transform(transform).oriented(pet_for, ct_for, moving_label="PET",
-                                             fixed_label="CT")
-
-
-def _pet_gtv(
-    src: PETSeedSource,
-    lesion_id: str,
-    ct: CTSeries,
-    pet,
-    transform: RigidTransform | NDArray[np.float64] | None = None,
-    exclusion_mask: NDArray[np.bool_] | None = None,
-    notes: list[str] | None = None,
-) -> object:
-    """GTV field of a pet_seed lesion: the union of its PET voxel boxes, in CT space.
-
-    Built on the working lattice (:func:`~rtplan.structures.sdf_from_foreign_mask`), not
-    on CT voxels: no CT-voxel quantisation of the 4 mm PET boxes.
-    """
-    from rtplan.imaging.pet_lesions import segment_seed
-    from rtplan.structures._sdf import sdf_from_foreign_mask
-
-    if pet is None:
-        raise InputError(
-            f"lesion {lesion_id} is a pet_seed source: give the PET series (--pet DIR)"
-        )
-    tf = pet_to_ct_transform(pet, ct, transform)
-    seg = segment_seed(pet.suv, pet.grid, src.point_mm, method=src.method, level=src.level,
-                       max_radius_mm=src.max_radius_mm, background_suv=src.background_suv,
-                       exclusion_mask=exclusion_mask)
-    if notes is not None:
-        same = pet.frame_of_reference_uid and pet.frame_of_reference_uid == (
-            ct.frame_of_reference_uid)
-        if tf is not None and same and not tf.is_identity:
-            notes.append(f"lesion {lesion_id}: PET and CT share FrameOfReferenceUID "
-                         f"{ct.frame_of_reference_uid}, yet the given PET -> CT transform "
-                         f"({tf!r}) was applied; check it is wanted")
-        if seg.excluded_voxels:
-            notes.append(f"lesion {lesion_id}: {seg.excluded_voxels} hot PET voxels left out "
-                         "by the exclusion mask")
-        if seg.touches_radius:
-            notes.append(f"lesion {lesion_id}: the PET delineation reaches max_radius_mm "
-                         f"{src.max_radius_mm:g} and was cut by it; check it")
-    gtv = sdf_from_foreign_mask(seg.mask, pet.grid, ct.grid, tf)
-    if gtv.is_empty:
-        raise GeometryError(
-            f"lesion {lesion_id}: the PET delineation lies outside the planning CT"
-            + ("" if tf is None else " after the PET -> CT registration: check its direction")
-        )
-    return gtv
-
-
-def lesion_gtv(
-    lesion: Lesion,
-    ct: CTSeries,
-    cache: dict | None = None,
-    pet: object | None = None,
-    *,
-    pet_transform: RigidTransform | NDArray[np.float64] | None = None,
-    pet_exclusion: NDArray[np.bool_] | None = None,
-    notes: list[str] | None = None,
-) -> object:
-    """The GTV of a lesion as a signed distance field on the CT grid.
-
-    ``pet`` (a :class:`~rtplan.imaging.PETVolume`) is needed for ``pet_seed`` sources:
-    the lesion is delineated on the native PET grid from ``point_mm`` (PET frame LPS
-    mm), outside ``pet_exclusion`` (boolean mask on the PET grid), and the GTV is the
-    union of the delineated PET voxel boxes mapped into CT space, sampled on the
-    distance field's ~0.5 mm working lattice
-    (:func:`~rtplan.structures.sdf_from_foreign_mask`; no resampling onto CT voxels,
-    whose 1.5 mm pixels would quantise 4 mm PET boxes). When the PET and CT frames of
-    reference differ, ``pet_transform`` (PET -> CT, see
-    :func:`~rtplan.imaging.read_spatial_registration`) is required. Warnings (voxels
-    excluded, radius reached) are appended to ``notes``.
-
-    Examples
-    --------
-    A sphere of diameter 10 mm: its volume is 4/3 pi 5^3 = 523.6 mm3 = 0.524 cm3.
-
-    >>> import os, tempfile
-    >>> from rtplan.imaging import write_ct_series
-    >>> from rtplan.structures import volume_cc
-    >>> g = Grid((20, 40, 40), origin_mm=(-20, -20, -30), spacing_mm=(3, 1, 1))
-    >>> ct = write_ct_series(os.path.join(tempfile.mkdtemp(), "ct"), np.zeros(g.shape), g)
-    >>> lesion = Lesion(id="L1", site="pelvic_node", source={
-    ...     "kind": "sphere", "center_mm": (0.3, -0.2, 0.5), "diameter_mm": 10})
-    >>> round(volume_cc(lesion_gtv(lesion, ct)), 3)
-    0.524
-    """
-    s = _ops()
-    src = lesion.source
-    if isinstance(src, PETSeedSource):
-        return _pet_gtv(src, lesion.id, ct, pet, pet_transform, pet_exclusion, notes)
-    if isinstance(src, SphereSource):
-        idx = ct.grid.world_to_index(np.asarray(src.center_mm))
-        if np.any(idx < -0.5) or np.any(idx > np.asarray(ct.grid.shape) - 0.5):
-            raise GeometryError(
-                f"lesion {lesion.id}: centre {list(src.center_mm)} mm lies outside the "
-                "planning CT: check the coordinates (DICOM patient LPS, mm)"
-            )
-        return s.sdf_from_sphere(ct.grid, center_mm=src.center_mm, radius_mm=src.diameter_mm / 2)
-    return s.sdf_from_mask(source_mask(src, ct, cache), ct.grid)
-
-
-# ----------------------------------------------------------------------------- pipeline
 def _check_crop(
-    whole: object,
-    cropped: object,
+    whole: SignedDistanceField,
+    cropped: SignedDistanceField,
     lesion_id: str | None,
     name: str,
-    body: object,
+    body: str | NDArray[np.bool_] | None,
     inside_skin_mm: float,
-    warnings: list[str],
-) -> None:
-    """A target the body crop removes is an error; a partly removed one a warning."""
-    s = _ops()
+    *,
+    is_gtv: bool = False,
+) -> str | None:
+    """A target the body crop removes entirely is an error, a GTV more than half
+    outside too; a target partly removed (over 1 %) gives the returned warning."""
     what = f"lesion {lesion_id}'s {name}" if lesion_id is not None else name
-    how = "the body outline found on the CT (--body auto)" if isinstance(body, str) else (
+    how = "the body outline found on the CT (body='auto')" if isinstance(body, str) else (
         "the body ROI")
-    skin = f" pulled {inside_skin_mm:g} mm inside the skin" if inside_skin_mm else ""
+    skin = f" pulled {inside_skin_mm:g} mm inside the skin (inside_skin_mm=)" if (
+        inside_skin_mm) else ""
+    fix = ("check the lesion position (DICOM patient LPS mm) and the body outline (give "
+           "the body as an ROI mask, body=mask), or use body='none' for a CT whose field "
+           "of view cuts through the patient")
     if cropped.is_empty:
+        raise InputError(f"{what} lies entirely outside {how}{skin}, so it would vanish: "
+                         f"{fix}")
+    full = float(volume_cc(whole))
+    lost = full - float(volume_cc(cropped))
+    if full > 0 and is_gtv and lost > MAX_OUTSIDE_BODY_FRACTION * full:
         raise InputError(
-            f"{what} lies entirely outside {how}{skin}, so it would vanish: check the "
-            "lesion position (DICOM patient LPS mm) and the body outline (give the body "
-            "as an ROI with --body RS.dcm:ROI), or use --body none for a CT whose field of "
-            "view cuts through the patient"
-        )
-    full = float(s.volume_cc(whole))
-    lost = full - float(s.volume_cc(cropped))
-    if full > 0 and lost > 0.01 * full:
-        warnings.append(
             f"{what}: {100 * lost / full:.0f} % of its {full:.2f} cc lies outside {how}"
-            f"{skin} and was cut; check the lesion position and the body outline"
+            f"{skin}; a GTV more than {100 * MAX_OUTSIDE_BODY_FRACTION:.0f} % outside the "
+            f"patient is refused: {fix}"
         )
+    if full > 0 and lost > _WARN_OUTSIDE_BODY_FRACTION * full:
+        return (f"{what}: {100 * lost / full:.0f} % of its {full:.2f} cc lies outside {how}"
+                f"{skin} and was cut; check the lesion position and the body outline")
+    return None
 
 
 def build_targets(
@@ -549,7 +301,7 @@ def build_targets(
     eni: ENISpec | None = None,
     body: str | NDArray[np.bool_] | None = "auto",
     inside_skin_mm: float = 0.0,
-    pet: object | None = None,
+    pet: PETVolume | None = None,
     pet_transform: RigidTransform | NDArray[np.float64] | None = None,
     pet_exclusion: NDArray[np.bool_] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -612,11 +364,10 @@ def build_targets(
     >>> [round(4 / 3 * np.pi * r**3 / 1000, 3) for r in (5, 7, 10)]
     [0.524, 1.437, 4.189]
     """
-    s = _ops()
     say = progress or (lambda _msg: None)
     eni = eni if eni is not None else spec.eni
     warnings = margin_warnings(spec.margins)
-    cache: dict = {}
+    cache: dict[str, StructureSet] = {}
     grid = ct.grid
 
     body_arr: NDArray[np.bool_] | None
@@ -627,7 +378,7 @@ def build_targets(
         elif body == "none":
             body_arr = None
         else:
-            raise InputError(f"body must be 'auto', 'none' or a mask, got {body!r}")
+            raise InputError(f"body= must be 'auto', 'none' or a mask, got {body!r}")
     elif body is None:
         body_arr = None
     else:
@@ -637,10 +388,19 @@ def build_targets(
                 f"body mask shape {body_arr.shape} does not match the CT grid {grid.shape}"
             )
     if inside_skin_mm and body_arr is None:
-        raise InputError("pulling targets inside the skin needs a body outline (not 'none')")
+        raise InputError("pulling targets inside the skin (inside_skin_mm=) needs a body "
+                         "outline: give body='auto' or body=mask, not body='none'")
 
-    def crop(sdf):
-        return sdf if body_arr is None else s.crop_to_mask(sdf, body_arr, inside_skin_mm)
+    def crop(sdf: SignedDistanceField) -> SignedDistanceField:
+        return sdf if body_arr is None else crop_to_mask(sdf, body_arr, inside_skin_mm)
+
+    def check(whole: SignedDistanceField, cropped: SignedDistanceField, lesion_id: str | None,
+              name: str, is_gtv: bool) -> None:
+        if body_arr is not None:
+            w = _check_crop(whole, cropped, lesion_id, name, body, inside_skin_mm,
+                            is_gtv=is_gtv)
+            if w:
+                warnings.append(w)
 
     ctv_m, ptv_m = spec.margins.ctv_margin_mm, spec.margins.ptv_margin_mm
     targets: list[Target] = []
@@ -652,17 +412,18 @@ def build_targets(
         numbers[cls] = numbers.get(cls, 0) + 1
         k = numbers[cls]
         say(f"lesion {lesion.id}: GTV, CTV (+{_margin_text(ctv_m)}), PTV (+{_margin_text(ptv_m)})")
-        gtv = lesion_gtv(lesion, ct, cache, pet, pet_transform=pet_transform,
-                         pet_exclusion=pet_exclusion, notes=warnings)
-        ctv = s.expand(gtv, _margin_arg(ctv_m))
-        ptv = s.expand(ctv, _margin_arg(ptv_m))
+        delineated = delineate_gtv(lesion, ct, cache, pet, pet_transform=pet_transform,
+                                   pet_exclusion=pet_exclusion)
+        warnings.extend(delineated.warnings)
+        gtv = delineated.sdf
+        ctv = expand(gtv, _margin_arg(ctv_m))
+        ptv = expand(ctv, _margin_arg(ptv_m))
         ind = site_indicator(lesion.site)
         gname, cname, pname = (target_name(t, cls, k, indicator=ind)
                                for t in ("GTV", "CTV", "PTV"))
         kind = lesion.source.kind
         gtv_cropped = crop(gtv)
-        if body_arr is not None:
-            _check_crop(gtv, gtv_cropped, lesion.id, gname, body, inside_skin_mm, warnings)
+        check(gtv, gtv_cropped, lesion.id, gname, True)
         ctv_chain = f"{gname} + {_margin_text(ctv_m)} (CTV)"
         made = [
             Target(gname, RoiType.GTV, gtv_cropped, lesion.id, kind, "",
@@ -678,19 +439,18 @@ def build_targets(
     if eni is not None:
         if eni.ctv is None:
             raise InputError(
-                "ENI needs the elective nodal CTV: give --eni-ctv RS.dcm:ROI (or a .nii.gz "
-                "mask), or an 'eni': {'ctv': ...} section in the lesions file"
+                "ENI needs the elective nodal CTV: give eni= with its ctv (an RTSTRUCT ROI "
+                "or a NIfTI mask), or an 'eni': {'ctv': ...} section in the lesions file"
             )
         say("elective nodal CTV and PTV")
-        ctv_eni = s.sdf_from_mask(source_mask(eni.ctv, ct, cache), grid)
-        ptv_eni = crop(s.expand(ctv_eni, _margin_arg(eni.margin_mm)))
+        ctv_eni = sdf_from_mask(source_mask(eni.ctv, ct, cache), grid)
+        ptv_eni = crop(expand(ctv_eni, _margin_arg(eni.margin_mm)))
         dose = eni.elective_dose_gy
         cname = target_name("CTV", "n", dose_gy=dose)
         pname = target_name("PTV", "n", dose_gy=dose)
         eni_src = eni.ctv.roi if isinstance(eni.ctv, RTStructSource) else Path(eni.ctv.path).name
         ctv_eni_cropped = crop(ctv_eni)
-        if body_arr is not None:
-            _check_crop(ctv_eni, ctv_eni_cropped, None, cname, body, inside_skin_mm, warnings)
+        check(ctv_eni, ctv_eni_cropped, None, cname, False)
         targets.append(Target(cname, RoiType.CTV, ctv_eni_cropped, None, f"ENI CTV ({eni_src})"))
         targets.append(
             Target(pname, RoiType.PTV, ptv_eni, None, f"{cname} + {_margin_text(eni.margin_mm)}",
@@ -703,12 +463,12 @@ def build_targets(
             )
         if eni.sib:
             say("SIB: boost PTV and elective PTV")
-            boost = s.union(*[t.sdf for t in lesion_ptvs])
+            boost = union(*[t.sdf for t in lesion_ptvs])
             bname = target_name("PTV", dose_gy=eni.boost_dose_gy)
             ename = target_name("PTV", dose_gy=eni.elective_dose_gy)
             if bname == ename:
                 raise InputError("boost and elective doses must differ for SIB names")
-            elective = s.difference(ptv_eni, boost, gap_mm=eni.gap_mm)
+            elective = difference(ptv_eni, boost, gap_mm=eni.gap_mm)
             gap = f" - {eni.gap_mm:g} mm gap" if eni.gap_mm > 0 else ""
             targets.append(Target(bname, RoiType.PTV, boost, None,
                                   "union(" + ", ".join(t.name for t in lesion_ptvs) + ")"))
@@ -716,7 +476,7 @@ def build_targets(
 
     if body_arr is not None:
         targets.append(
-            Target("External", RoiType.EXTERNAL, s.sdf_from_mask(body_arr, grid), None,
+            Target("External", RoiType.EXTERNAL, VoxelMask(body_arr, grid), None,
                    "body outline" if isinstance(body, str) else "body ROI")
         )
     return TargetSet(targets=targets, warnings=warnings, body=body_arr)
@@ -782,7 +542,6 @@ def targets_to_rois(
     >>> rois[2].description
     'GTVn1 + 2 mm (CTV) + 3 mm (PTV); rtplan ...'
     """
-    s = _ops()
     say = progress or (lambda _msg: None)
     items = targets.targets if isinstance(targets, TargetSet) else list(targets)
     counters: dict[RoiType, int] = {}
@@ -796,7 +555,7 @@ def targets_to_rois(
                 name=t.name,
                 roi_type=str(t.roi_type),
                 color=colour_for(t.roi_type, i),
-                contours=s.contours_from_sdf(t.sdf),
+                contours=t.contours(),
                 description=roi_description(t.chain or t.source),
             )
         )

@@ -6,7 +6,7 @@ therefore voxelises the polygons on a grid built from their own planes (the *con
 grid*: the planes as slices, 1 mm or finer in plane) with
 :func:`~rtplan.structures.rasterize_polygons`, and resamples that mask onto the target
 grid by nearest neighbour through the rigid transform
-(:func:`~rtplan.structures.targets.resample_mask_nearest`). Each contour stands for a
+(:func:`~rtplan.structures.sources.resample_mask_nearest`). Each contour stands for a
 slab half a plane spacing either side of its plane, the usual RTSTRUCT convention.
 
 :func:`exclusion_mask` uses it to put exclusion ROIs (bladder, kidneys, ...) from an
@@ -24,9 +24,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtplan.errors import GeometryError, InputError
+from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.grid import Grid
-from rtplan.imaging.registration import RigidTransform, SpatialRegistration
-from rtplan.structures.spec import MaskSource, RTStructSource
+from rtplan.imaging.registration import RigidTransform, SpatialRegistration, transform_between
+from rtplan.lesions import MaskSource, RTStructSource
+from rtplan.structures.rtstruct import StructureSet, rasterize_polygons, read_rtstruct
+from rtplan.structures.sources import load_mask_source, resample_mask_nearest
 
 __all__ = [
     "ExclusionMask",
@@ -169,9 +172,6 @@ def polygons_to_grid(
     polys = [np.asarray(p, dtype=float) for p in polygons_mm]
     if not polys:
         return np.zeros(grid.shape, dtype=bool)
-    from rtplan.structures.rtstruct import rasterize_polygons
-    from rtplan.structures.targets import resample_mask_nearest
-
     h = in_plane_mm if in_plane_mm is not None else min(1.0, min(grid.spacing_mm) / 2)
     cgrid = contour_grid(polys, in_plane_mm=h, single_plane_thickness_mm=grid.spacing_mm[0],
                          plane_tol_mm=plane_tol_mm)
@@ -212,16 +212,9 @@ def into_frame(
     def to_target(frame_uid: str) -> RigidTransform | None:
         if not frame_uid or not target_frame_uid or frame_uid == target_frame_uid:
             return None
-        if registration is not None:
-            return registration.transform(frame_uid, target_frame_uid)
-        if transform is not None:
-            return transform.oriented(target_frame_uid, frame_uid, moving_label=target_label,
-                                      fixed_label=other_label).inverse()
-        raise GeometryError(
-            f"frame of reference {frame_uid} differs from the {target_label}'s "
-            f"({target_frame_uid}) and no registration is given: pass a DICOM Spatial "
-            "Registration (--registration REG.dcm) or a 4 x 4 matrix (--pet-to-ct-matrix)"
-        )
+        return transform_between(frame_uid, target_frame_uid, registration=registration,
+                                 transform=transform, transform_maps="fixed_to_moving",
+                                 moving_label=other_label, fixed_label=target_label)
 
     return to_target
 
@@ -253,15 +246,15 @@ def exclusion_mask(
     *,
     pet_frame_uid: str = "",
     to_pet: Callable[[str], RigidTransform | None] | None = None,
-    ct: object | None = None,
+    ct: CTSeries | None = None,
 ) -> ExclusionMask:
     """Union of exclusion ROIs (RTSTRUCT ROIs, NIfTI masks) on the PET grid.
 
     Parameters
     ----------
     sources
-        :class:`~rtplan.structures.spec.RTStructSource` (ROI of an RTSTRUCT in any
-        registered frame) or :class:`~rtplan.structures.spec.MaskSource` (NIfTI label
+        :class:`~rtplan.lesions.RTStructSource` (ROI of an RTSTRUCT in any
+        registered frame) or :class:`~rtplan.lesions.MaskSource` (NIfTI label
         map on the PET grid, or on the planning CT grid when ``ct`` is given).
     pet_grid, pet_frame_uid
         The PET grid and its FrameOfReferenceUID.
@@ -291,13 +284,10 @@ def exclusion_mask(
     >>> ex.n_voxels > 0, ex.parts[0].startswith("rtstruct.dcm:patient")
     (True, True)
     """
-    from rtplan.structures.rtstruct import read_rtstruct
-    from rtplan.structures.targets import load_mask_source, resample_mask_nearest
-
     resolve = to_pet or into_frame(pet_frame_uid)
     total = np.zeros(pet_grid.shape, dtype=bool)
     parts = []
-    cache: dict[str, object] = {}
+    cache: dict[str, StructureSet] = {}
     for src in sources:
         if isinstance(src, RTStructSource):
             path = str(Path(src.path))
@@ -306,13 +296,13 @@ def exclusion_mask(
             if path not in cache:
                 cache[path] = read_rtstruct(path)
             ss = cache[path]
-            roi = ss.roi(src.roi)  # type: ignore[attr-defined]
+            roi = ss.roi(src.roi)
             name = f"{Path(path).name}:{roi.name}"
             if not roi.polygons_mm:
                 raise InputError(f"exclusion ROI {name} has no closed planar contours")
             frame = roi.frame_of_reference_uid
-            if not frame and len(ss.frame_of_reference_uids) == 1:  # type: ignore[attr-defined]
-                frame = ss.frame_of_reference_uids[0]  # type: ignore[attr-defined]
+            if not frame and len(ss.frame_of_reference_uids) == 1:
+                frame = ss.frame_of_reference_uids[0]
             tf = resolve(frame) if frame else None
             how = ("PET frame" if tf is None and frame else
                    "no FrameOfReferenceUID: taken in the PET frame" if not frame else
@@ -330,16 +320,16 @@ def exclusion_mask(
                         f"it onto the PET grid {pet_grid!r} (nearest neighbour)"
                     ) from None
                 try:
-                    on_ct = load_mask_source(src, ct.grid)  # type: ignore[attr-defined]
+                    on_ct = load_mask_source(src, ct.grid)
                 except GeometryError:
                     raise GeometryError(
                         f"exclusion mask {name} lies on neither the PET grid {pet_grid!r} nor "
-                        f"the planning CT grid {ct.grid!r}: resample it onto one of them "  # type: ignore[attr-defined]
+                        f"the planning CT grid {ct.grid!r}: resample it onto one of them "
                         "(nearest neighbour)"
                     ) from None
-                tf = resolve(ct.frame_of_reference_uid)  # type: ignore[attr-defined]
+                tf = resolve(ct.frame_of_reference_uid)
                 how = "NIfTI on the CT grid" + ("" if tf is None else f", -> PET by {tf.source}")
-                m = resample_mask_nearest(on_ct, ct.grid, pet_grid, tf)  # type: ignore[attr-defined]
+                m = resample_mask_nearest(on_ct, ct.grid, pet_grid, tf)
         if not m.any():
             raise InputError(
                 f"exclusion {name} covers no PET voxel: check that it belongs to this "

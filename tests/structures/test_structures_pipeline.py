@@ -234,7 +234,7 @@ def test_pet_seed_lesion(ct):
     # the PTV (+ 5 mm) lies between balls of radius 12 -/+ sqrt(3)
     v = ts.by_name("PTVn1").volume_cc()
     assert sphere_volume_cc(12.0 - 3**0.5) < v < sphere_volume_cc(12.0 + 3**0.5)
-    with pytest.raises(InputError, match="--pet"):
+    with pytest.raises(InputError, match=r"give the PET series \(pet=\)"):  # keyword named
         build_targets(spec, ct, body="none")
     other, _ = _pet_volume(ct, "1.2.3.4")
     with pytest.raises(GeometryError, match="frames of reference"):
