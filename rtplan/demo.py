@@ -757,6 +757,12 @@ def write_demo_inputs(
             "lesions_pet": lesions_pet_path}
 
 
+def _has_matplotlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def run_demo_structures(
     paths: dict[str, Path],
     folder: str | Path,
@@ -765,6 +771,8 @@ def run_demo_structures(
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """The structure pipeline on the demo inputs: ``RS_rtplan.dcm`` and ``report.json``.
+
+    With matplotlib installed (``rtplan[plot]``) the structure QA images go to ``qa/``.
 
     :func:`~rtplan.structures.plan_targets` on the CT and lesions file of
     :func:`write_demo_inputs` (ENI and SIB from the file, body outline from the CT),
@@ -784,10 +792,11 @@ def run_demo_structures(
     spec = load_lesions_file(paths["lesions"])
     inputs = input_paths(spec, paths["ct"], paths["lesions"])
     rs, report = out / "RS_rtplan.dcm", out / "report.json"
-    check_structure_outputs(rs, report, inputs=inputs, overwrite=overwrite)
+    qa = out / "qa" if _has_matplotlib() else None
+    check_structure_outputs(rs, report, inputs=inputs, overwrite=overwrite, qa=qa)
     say(f"loading CT from {paths['ct']}")
     ct = load_ct_series(paths["ct"])
     targets = plan_targets(ct, spec, progress=say)
     rep = write_structures(targets, ct, rs, report=report, overwrite=overwrite,
-                           inputs=inputs, progress=say)
+                           inputs=inputs, progress=say, qa=qa)
     return rep.model_dump(mode="json", exclude={"pet"} if rep.pet is None else set())

@@ -71,6 +71,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     _print_pet(pet_cmp)
     print(f"\nwrote {out / 'RS_rtplan.dcm'}, {out / 'report.json'}, {out / 'schedules.json'}, "
           f"{out / 'pet_report.json'}")
+    if (out / "qa" / "index.html").is_file():
+        print(f"structure QA images: {out / 'qa' / 'index.html'}")
     return 0
 
 

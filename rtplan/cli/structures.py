@@ -118,6 +118,7 @@ def run_structures(
     suv_overrides: dict[str, Any] | None = None,
     exclude: Sequence[str] = (),
     series_uid: str | None = None,
+    qa: str | Path | None = None,
 ) -> dict[str, Any]:
     """``rtplan structures`` from paths: read, :func:`~rtplan.structures.plan_targets`,
     :func:`~rtplan.structures.write_structures`; returns the report (JSON-ready).
@@ -151,7 +152,7 @@ def run_structures(
     body_file = None if body in ("auto", "none") else (str(body).rpartition(":")[0] or body)
     inputs = input_paths(spec, ct_dir, lesions_path, pet_dir, registration, pet_to_ct_matrix,
                          body_file, exclude=excl)
-    check_structure_outputs(output, report, inputs=inputs, overwrite=force)
+    check_structure_outputs(output, report, inputs=inputs, overwrite=force, qa=qa)
     say(f"loading CT from {ct_dir}")
     ct = load_ct_series(ct_dir, series_uid=series_uid)
     pet = None
@@ -168,7 +169,7 @@ def run_structures(
     targets = plan_targets(ct, spec, body=_body_arg(body, ct), inside_skin_mm=inside_skin_mm,
                            pet=pet, registration=reg, exclude=excl, progress=say)
     rep = write_structures(targets, ct, output, report=report, overwrite=force,
-                           inputs=inputs, progress=say)
+                           inputs=inputs, progress=say, qa=qa)
     return rep.model_dump(mode="json", exclude={"pet"} if rep.pet is None else set())
 
 
@@ -193,13 +194,14 @@ def _run_structures(args: argparse.Namespace) -> int:
         inside_skin_mm=args.inside_skin_mm, pet_dir=args.pet, report=args.report,
         force=args.force, say=say, registration=args.registration,
         pet_to_ct_matrix=args.pet_to_ct_matrix, suv_overrides=suv_overrides(args),
-        exclude=args.exclude, series_uid=args.series_uid,
+        exclude=args.exclude, series_uid=args.series_uid, qa=args.qa,
     )
     if args.json:
         print_json(rep)
     else:
         print_structures(rep)
-        print(f"wrote {args.output}" + (f" and {args.report}" if args.report else ""))
+        print(f"wrote {args.output}" + (f" and {args.report}" if args.report else "")
+              + (f"; QA images in {args.qa}/" if args.qa else ""))
     return 0
 
 
@@ -256,6 +258,11 @@ def register(sub: Any) -> None:
     add_suv_overrides(p)
     p.add_argument("-o", "--output", required=True, metavar="RS.dcm", help="RTSTRUCT to write")
     p.add_argument("--report", metavar="FILE", help="also write a JSON report")
+    p.add_argument("--qa", metavar="DIR",
+                   help="also write QA images into DIR: per lesion axial, coronal and "
+                   "sagittal CT through the GTV centre with the contours in ROI colours "
+                   "(W400/L40, scale bar in mm) and an overview index.html (needs "
+                   "pip install 'rtplan[plot]')")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     add_force(p)
     add_json(p)

@@ -42,6 +42,7 @@ from rtplan.structures.pipeline import (
     plan_targets,
     write_structures,
 )
+from rtplan.structures.qa import structure_qa_figures, write_structure_qa
 from rtplan.structures.report import (
     ExclusionSummary,
     PETUse,
@@ -154,11 +155,13 @@ __all__ = [
     "sdf_from_sphere",
     "shrink",
     "source_mask",
+    "structure_qa_figures",
     "target_name",
     "targets_to_rois",
     "to_rtutils",
     "union",
     "volume_cc",
     "write_rtstruct",
+    "write_structure_qa",
     "write_structures",
 ]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rtplan._shared.io import atomic_write_text, check_not_input, check_writable
-from rtplan.errors import InputError, OutputError
+from rtplan.errors import InputError, OutputError, OutputExistsError
 from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.pet import PETVolume
 from rtplan.imaging.registration import RigidTransform, SpatialRegistration, transform_between
@@ -205,12 +207,14 @@ def check_structure_outputs(
     *,
     inputs: Sequence[PathArg | None] = (),
     overwrite: bool = False,
+    qa: PathArg | None = None,
 ) -> None:
     """Refuse outputs before anything is computed.
 
     An output that is one of ``inputs`` (or lies in an input folder) is refused even
     with ``overwrite``; an existing output without ``overwrite``; the report and the
-    RTSTRUCT at one path.
+    RTSTRUCT at one path. ``qa`` (a folder for QA images) must not be an input, a file
+    or, without ``overwrite``, a non-empty folder; it needs matplotlib (``rtplan[plot]``).
 
     Raises
     ------
@@ -237,6 +241,20 @@ def check_structure_outputs(
                 "different files"
             )
         check_writable(report, overwrite=overwrite)
+    if qa is not None:
+        from rtplan._shared.optional import import_optional
+
+        q = Path(qa)
+        check_not_input(q, *ins)
+        if q.resolve() in {Path(output).resolve(), *([Path(report).resolve()] if report else [])}:
+            raise OutputError(f"qa= '{qa}' is another output too: give a folder of its own")
+        if q.exists() and not q.is_dir():
+            raise OutputError(f"qa= '{qa}' is a file, not a folder: give a folder for the "
+                              "QA images")
+        if q.is_dir() and any(q.iterdir()) and not overwrite:
+            raise OutputExistsError(f"QA folder '{qa}' is not empty: choose another folder "
+                                    "or allow overwriting (overwrite=True)")
+        import_optional("matplotlib", feature="structure QA images (qa=)")
 
 
 def write_structures(
@@ -248,12 +266,18 @@ def write_structures(
     overwrite: bool = False,
     inputs: Sequence[PathArg | None] = (),
     progress: Callable[[str], None] | None = None,
+    qa: PathArg | None = None,
 ) -> StructuresReport:
     """Contour the targets and write the RTSTRUCT and (optionally) the JSON report.
 
     Both files are written or neither: the outputs are checked first
     (:func:`check_structure_outputs`), and when the report cannot be written the
-    RTSTRUCT just written is removed again (or its previous content restored).
+    RTSTRUCT just written is removed again (or its previous content restored). With
+    ``qa`` (a folder), the structure QA images of
+    :func:`~rtplan.structures.qa.write_structure_qa` (per lesion: axial, coronal and
+    sagittal CT through the GTV centre with the contours; ``index.html``) are written
+    there too: drawn into a staging folder before the RTSTRUCT is written and moved in
+    only when the RTSTRUCT and report are written.
 
     Returns
     -------
@@ -275,23 +299,49 @@ def write_structures(
     (['GTV1_Bone', 'CTV1_Bone', 'PTV1_Bone'], True)
     """
     say = progress or (lambda _msg: None)
-    check_structure_outputs(output, report, inputs=inputs, overwrite=overwrite)
+    check_structure_outputs(output, report, inputs=inputs, overwrite=overwrite, qa=qa)
     rois = targets_to_rois(targets, progress=say)
     rep = targets.report_model(rois, rtstruct=str(output))
     text = json.dumps(
         rep.model_dump(mode="json", exclude={"pet"} if rep.pet is None else set()),
         indent=2) + "\n"
     out = Path(output)
-    previous = out.read_bytes() if report is not None and out.is_file() else None
-    say(f"writing {output}")
-    write_rtstruct(out, ct, rois, overwrite=overwrite)
-    if report is not None:
+    staging = None
+    if qa is not None:
+        from rtplan.structures.qa import write_structure_qa
+
+        say(f"drawing QA images for {qa}")
+        qa_dir = Path(qa)
+        qa_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{qa_dir.name}.", suffix=".tmp",
+                                        dir=qa_dir.parent))
         try:
-            atomic_write_text(report, text, overwrite=overwrite)
-        except Exception:
-            if previous is None:
-                out.unlink(missing_ok=True)
-            else:
-                out.write_bytes(previous)
+            write_structure_qa(ct, rois, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
             raise
+    previous = out.read_bytes() if report is not None and out.is_file() else None
+    try:
+        say(f"writing {output}")
+        write_rtstruct(out, ct, rois, overwrite=overwrite)
+        if report is not None:
+            try:
+                atomic_write_text(report, text, overwrite=overwrite)
+            except BaseException:
+                if previous is None:
+                    out.unlink(missing_ok=True)
+                else:
+                    out.write_bytes(previous)
+                raise
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if staging is not None and qa is not None:
+        qa_dir = Path(qa)
+        qa_dir.mkdir(exist_ok=True)
+        for f in sorted(staging.iterdir()):
+            os.replace(f, qa_dir / f.name)
+        staging.rmdir()
+        say(f"wrote QA images to {qa}")
     return rep
