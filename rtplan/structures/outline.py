@@ -9,15 +9,17 @@ boundaries and holes with opposite orientations (holes flagged ``is_hole``), and
 rasterising them at voxel centres (even-odd, as
 :func:`~rtplan.structures.rasterize_polygons` does) gives the mask back voxel for voxel.
 
-Rings follow 4-connectivity of the mask: where two mask pixels touch only at a corner,
-each keeps its own ring (the two rings share that corner point). Collinear points are
-dropped: a ring has one point per corner.
+Every ring is simple (valid as a shapely/GEOS ring): where two mask pixels touch only
+at a corner, two rings pass that corner once each: the rings of two separate
+(4-connected) parts, or the shell and a hole of one part that closes on itself there.
+Collinear points are dropped: a ring has one point per corner.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -31,6 +33,8 @@ __all__ = ["mask_volume_cc", "outline_contours"]
 # 0 = +column (top edge), 1 = +row (right edge), 2 = -column (bottom), 3 = -row (left)
 _DR = np.array([0, 1, 0, -1])
 _DC = np.array([1, 0, -1, 0])
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[1] = ndimage.generate_binary_structure(2, 1)
 
 
 def _check(mask: ArrayLike, grid: Grid) -> NDArray[np.bool_]:
@@ -83,19 +87,29 @@ def _pixel_edges(m: NDArray[np.bool_]) -> tuple[NDArray[np.int64], ...]:
     """Directed boundary edges of every slice: slice, start vertex (r, c), direction."""
     p = np.pad(m, ((0, 0), (1, 1), (1, 1)))
     inner = p[:, 1:-1, 1:-1]
-    faces = [  # (edge exists, start vertex offset (dr, dc) from the pixel's corner)
-        (inner & ~p[:, :-2, 1:-1], (0, 0)),  # top: (i, j) -> (i, j + 1)
-        (inner & ~p[:, 1:-1, 2:], (0, 1)),  # right: (i, j + 1) -> (i + 1, j + 1)
-        (inner & ~p[:, 2:, 1:-1], (1, 1)),  # bottom: (i + 1, j + 1) -> (i + 1, j)
-        (inner & ~p[:, 1:-1, :-2], (1, 0)),  # left: (i + 1, j) -> (i, j)
+    boundary = np.zeros_like(p)
+    boundary[:, 1:-1, 1:-1] = inner & ~(p[:, :-2, 1:-1] & p[:, 2:, 1:-1]
+                                        & p[:, 1:-1, :-2] & p[:, 1:-1, 2:])
+    idx = np.flatnonzero(boundary)
+    flat = p.ravel()
+    height, width = p.shape[1], p.shape[2]
+    k, rem = np.divmod(idx, height * width)
+    i, j = np.divmod(rem, width)
+    i -= 1
+    j -= 1
+    faces = [  # (neighbour offset, start vertex offset (dr, dc) from the pixel corner)
+        (-width, (0, 0)),  # top: (i, j) -> (i, j + 1)
+        (1, (0, 1)),  # right: (i, j + 1) -> (i + 1, j + 1)
+        (width, (1, 1)),  # bottom: (i + 1, j + 1) -> (i + 1, j)
+        (-1, (1, 0)),  # left: (i + 1, j) -> (i, j)
     ]
     ks, rs, cs, ds = [], [], [], []
-    for d, (has, (dr, dc)) in enumerate(faces):
-        k, i, j = np.nonzero(has)
-        ks.append(k)
-        rs.append(i + dr)
-        cs.append(j + dc)
-        ds.append(np.full(k.size, d))
+    for d, (off, (dr, dc)) in enumerate(faces):
+        has = ~flat[idx + off]
+        ks.append(k[has])
+        rs.append(i[has] + dr)
+        cs.append(j[has] + dc)
+        ds.append(np.full(int(has.sum()), d))
     return tuple(np.concatenate(a).astype(np.int64) for a in (ks, rs, cs, ds))
 
 
@@ -115,7 +129,7 @@ def outline_contours(mask: ArrayLike, grid: Grid) -> list[PlanarContour]:
         Sorted by slice, outer rings before holes. Each ring runs along the edges of
         the mask's pixel squares (corners only, LPS mm) on its slice's own plane, so
         the rings of a slice enclose exactly the union of its voxel squares; holes
-        have ``is_hole=True``. Pixels touching only at a corner get separate rings.
+        have ``is_hole=True``. Every ring is simple (rings may share a corner point).
 
     Examples
     --------
@@ -147,14 +161,23 @@ def outline_contours(mask: ArrayLike, grid: Grid) -> list[PlanarContour]:
     s_sorted = start[order]
     first = np.searchsorted(s_sorted, end, side="left")
     count = np.searchsorted(s_sorted, end, side="right") - first
-    # one outgoing edge, or two at a saddle (diagonal pixels): turn right, towards the
-    # pixel being followed (4-connectivity); the two candidates are sorted by direction
+    # one outgoing edge, or two at a saddle (two pixels touching at a corner): turn
+    # right (stay with the pixel being followed, separate rings) when the two pixels are
+    # in different 4-connected parts, left when they are in the same part (its rings
+    # then pass the corner once each: a shell and a hole touching there), so that
+    # every ring is simple
     nxt = order[first]
-    saddle = count == 2
-    if saddle.any():
-        right = (d[saddle] + 1) % 4
+    saddle = np.nonzero(count == 2)[0]
+    if saddle.size:
+        labels, _ = ndimage.label(sub, structure=_IN_PLANE)
+        ks, vr, vc = k[saddle], r[saddle] + _DR[d[saddle]], c[saddle] + _DC[d[saddle]]
+        tl_br = sub[ks, vr - 1, vc - 1]  # else the pixels are top-right and bottom-left
+        a = np.where(tl_br, labels[ks, vr - 1, vc - 1], labels[ks, vr - 1, vc])
+        b = np.where(tl_br, labels[ks, vr, vc], labels[ks, vr, vc - 1])
+        turn = np.where(a == b, 3, 1)
+        want = (d[saddle] + turn) % 4
         alt = order[first[saddle] + 1]
-        nxt[saddle] = np.where(d[alt] == right, alt, nxt[saddle])
+        nxt[saddle] = np.where(d[alt] == want, alt, nxt[saddle])
     if np.any((count < 1) | (count > 2)):  # pragma: no cover - would be a bug
         raise GeometryError("internal error: open pixel boundary")
     # rings = cycles of the permutation e -> nxt[e]

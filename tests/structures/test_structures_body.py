@@ -141,3 +141,142 @@ def test_target_partly_outside_the_body_is_a_warning(legs_ct):
     ts = build_targets(spec, ct, body="auto")
     assert any(w.startswith("lesion L3's GTV1_Bone:") and "outside the body" in w
                for w in ts.warnings)
+
+
+# ---------------------------------------------------------------- thick/thin contacts
+def test_a_block_touching_the_patient_on_one_slice_is_left_out_elsewhere():
+    # a head-rest block 24 mm tall stands on the couch under the pelvis with 6 mm of air
+    # between them, except on one slice where it touches the skin: only that slice's
+    # contact stays (it is one section with the patient there), never the block itself
+    grid = _grid()
+    vol, z = _volume(grid)
+    y = grid.origin_mm[1] + grid.voxel_centers_mm(1)
+    x = grid.origin_mm[2] + grid.voxel_centers_mm(2)
+    block = ((y >= 66.0) & (y < 90.0))[:, None] & (np.abs(x) <= 30.0)[None, :]
+    vol[:, block] = 60.0
+    touch = 20  # z = 42.5 mm: pelvis; fill the air between skin and block
+    vol[touch, ((y > 55.0) & (y < 66.0))[:, None] & (np.abs(x) <= 20.0)[None, :]] = 60.0
+    mask = body_mask(vol, grid)
+    others = [k for k in range(grid.shape[0]) if k != touch]
+    assert not mask[np.ix_(others, (y >= 63.0), np.ones(x.size, bool))].any()
+    volume_cc = mask.sum() * np.prod(SPACING) / 1000.0
+    # the pelvis slices and the legs, plus at most the contact slice's block
+    extra_cc = block.sum() * 2.25 * 5 / 1000 + 11 * 40 * 1.5 * 5 / 1000
+    assert _analytic_external_cc(z) <= volume_cc * 1.005
+    assert volume_cc <= _analytic_external_cc(z) * 1.005 + extra_cc
+
+
+def test_small_separate_thick_part_is_not_body():
+    # a solid block 40 x 40 mm (thick: it has a core) under the legs, separate in 3D:
+    # 6 % of the patient, not a body part; a leg-sized part would be
+    grid = _grid()
+    vol, z = _volume(grid)
+    vol[:, 100:, 40:67] = 60.0  # rows 100-109 (y 68-82 mm), 40 mm wide, below the couch
+    mask = body_mask(vol, grid)
+    assert not mask[:, 100:, :].any()
+    assert mask.sum() * np.prod(SPACING) / 1000.0 == pytest.approx(
+        _analytic_external_cc(z), rel=0.005)
+
+
+# ------------------------------------------------------------ outline contours, volume
+def _ring_polygons(contours, grid):
+    """Per slice: shapely even-odd combination (XOR) of the rings, in (column, row) mm.
+    Each ring must be simple; outer rings run counter-clockwise in that frame, holes
+    clockwise."""
+    from shapely.geometry import Polygon
+
+    out = {}
+    for c in contours:
+        local = (c.points_mm - grid.origin_mm) @ grid.direction.T
+        poly = Polygon(local[:, [2, 1]])
+        assert poly.is_valid  # a simple ring (corner-touching pixels: see outline.py)
+        assert poly.exterior.is_ccw == (not c.is_hole)
+        prev = out.get(c.slice_index)
+        out[c.slice_index] = poly if prev is None else prev.symmetric_difference(poly)
+    return out
+
+
+def _voxel_squares(mask2d, grid):
+    from shapely.geometry import box
+    from shapely.ops import unary_union
+
+    sy, sx = grid.spacing_mm[1], grid.spacing_mm[2]
+    return unary_union([box((j - 0.5) * sx, (i - 0.5) * sy, (j + 0.5) * sx, (i + 0.5) * sy)
+                        for i, j in zip(*np.nonzero(mask2d), strict=True)])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_outline_contours_are_the_union_of_the_voxel_squares(seed):
+    from rtplan.imaging.grid import AXIAL
+    from rtplan.structures.outline import outline_contours
+    from rtplan.structures.rtstruct import rasterize_polygons
+
+    rng = np.random.default_rng(seed)
+    # random blobs with holes, islands and corner-touching pixels; a rotated grid for
+    # odd seeds (rows along +x, columns along -y)
+    direction = AXIAL if seed % 2 == 0 else np.array([[0, 0, 1], [1, 0, 0], [0, -1, 0.0]])
+    grid = Grid((4, 17, 23), origin_mm=(-7.3, 12.1, 40.0), spacing_mm=(2.5, 0.7, 1.3),
+                direction=direction)
+    mask = rng.random(grid.shape) < (0.3 + 0.1 * seed)
+    mask[1] = ndimage_smooth(rng.random(grid.shape[1:])) > 0.5
+    mask[2] = False
+    contours = outline_contours(mask, grid)
+    assert {c.slice_index for c in contours} == {k for k in range(4) if mask[k].any()}
+    pixel_mm2 = 0.7 * 1.3
+    geoms = _ring_polygons(contours, grid)
+    for k in range(4):
+        if not mask[k].any():
+            continue
+        squares = _voxel_squares(mask[k], grid)
+        assert geoms[k].area == pytest.approx(mask[k].sum() * pixel_mm2, rel=1e-12)
+        assert geoms[k].symmetric_difference(squares).area == pytest.approx(0.0, abs=1e-9)
+        # each contour lies on its slice's plane
+    for c in contours:
+        along = (c.points_mm - grid.origin_mm) @ grid.direction[0]
+        assert np.allclose(along, c.slice_index * 2.5, atol=1e-9)
+    back = rasterize_polygons([c.points_mm for c in contours], grid)
+    assert np.array_equal(back, mask)
+
+
+def ndimage_smooth(a):
+    from scipy import ndimage
+
+    return ndimage.uniform_filter(a, 3)
+
+
+def test_outline_contours_round_trip_through_rtstruct(legs_ct, tmp_path):
+    from rtplan.structures.contour import ROIContours
+    from rtplan.structures.outline import mask_volume_cc, outline_contours
+    from rtplan.structures.rtstruct import rtstruct_masks, write_rtstruct
+
+    ct, z = legs_ct
+    body = body_mask(ct.volume_hu, ct.grid)
+    body[20, 40:50, 60:70] = False  # a hole (gas, in the pelvis) kept open: a hole ring
+    contours = outline_contours(body, ct.grid)
+    assert any(c.is_hole and c.slice_index == 20 for c in contours)
+    roi = ROIContours("External", "EXTERNAL", (0, 255, 0), contours)
+    path = write_rtstruct(tmp_path / "RS.dcm", ct, [roi])
+    back = rtstruct_masks(path, ct)["External"]
+    assert np.array_equal(back, body)
+    # the volume of the voxel boxes: count x voxel volume; pixelised ellipses within
+    # 0.5 % of the analytic body (100 voxels of hole removed)
+    assert mask_volume_cc(body, ct.grid) == pytest.approx(
+        body.sum() * np.prod(SPACING) / 1000.0, rel=1e-12)
+    assert mask_volume_cc(body, ct.grid) == pytest.approx(
+        _analytic_external_cc(z) - 100 * 11.25 / 1000, rel=0.005)
+
+
+def test_mask_volume_on_irregular_slices():
+    from rtplan.structures.outline import mask_volume_cc
+
+    # slices at 0, 2, 5, 9 mm: thicknesses 2, 2.5, 3.5, 4 mm (half-way to neighbours,
+    # the end spacing repeated); 10 pixels of 0.5 x 0.8 mm each
+    grid = Grid((4, 5, 5), origin_mm=(0, 0, 0), spacing_mm=(3, 0.5, 0.8),
+                slice_offsets_mm=[0.0, 2.0, 5.0, 9.0])
+    m = np.zeros(grid.shape, bool)
+    m[:, 1, :] = True
+    m[:, 3, :] = True
+    assert mask_volume_cc(m, grid) == pytest.approx(
+        10 * 0.4 * (2 + 2.5 + 3.5 + 4) / 1000, rel=1e-12)
+    m[1] = False
+    assert mask_volume_cc(m, grid) == pytest.approx(10 * 0.4 * (2 + 3.5 + 4) / 1000, rel=1e-12)
