@@ -34,12 +34,12 @@ has a core far smaller than a quarter of the trunk's and is left out (as is anyt
 that is separate and small); give the body as an ROI in that case.
 
 Speed: the work is done on the bounding box of the above-threshold voxels, on boolean
-arrays, with whole-volume operations: the opening and the core erosion as separable
-1-D minimum/maximum filters over rectangles (the opening disk is exactly the union of
-its rectangles; the core uses three rectangles inscribed in the ``core_depth_mm``
-disk: the two axis segments and the square of half side ``core_depth_mm / sqrt(2)``),
-in-plane labelling with a 3D structure that links no slices, holes as the in-plane
-background parts that do not reach the border.
+arrays, with whole-volume operations: the opening and the core erosion as erosions and
+dilations by segments (shifted copies, log2 steps) over rectangles (the opening disk
+is exactly the union of its rectangles; the core uses three rectangles inscribed in
+the ``core_depth_mm`` disk: the two axis segments and the square of half side
+``core_depth_mm / sqrt(2)``), in-plane labelling with a 3D structure that links no
+slices, holes as the in-plane background parts that do not reach the border.
 """
 
 from __future__ import annotations
@@ -77,34 +77,70 @@ def _disk_rectangles(radius_px: tuple[float, float]) -> list[tuple[int, int]]:
     return rects
 
 
-def _filter_rect(a: NDArray[np.uint8], h: int, w: int, erode: bool) -> NDArray[np.uint8]:
-    f = ndimage.minimum_filter1d if erode else ndimage.maximum_filter1d
-    out = a
-    if h > 0:
-        out = f(out, 2 * h + 1, axis=1, mode="constant", cval=0)
-    if w > 0:
-        out = f(out, 2 * w + 1, axis=2, mode="constant", cval=0)
-    return out
+def _window(a: NDArray[np.bool_], h: int, axis: int, op: np.ufunc) -> NDArray[np.bool_]:
+    """``op`` (logical and/or) over the centred window ``[-h, h]`` along ``axis``, the
+    outside counting as False: a binary erosion (and) or dilation (or) by a segment.
+    Windows double in length by shifted copies (log2 steps)."""
+    if h == 0:
+        return a
+    length = 2 * h + 1
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (h, h)
+    cur = np.pad(a, pad)
+
+    def part(x: NDArray[np.bool_], start: int, stop: int) -> NDArray[np.bool_]:
+        sl = [slice(None)] * x.ndim
+        sl[axis] = slice(start, stop)
+        return x[tuple(sl)]
+
+    m = 1  # cur[i] = op over m consecutive values from i
+    while 2 * m <= length:
+        n = cur.shape[axis]
+        cur = op(part(cur, 0, n - m), part(cur, m, n))
+        m *= 2
+    if m < length:
+        d, n = length - m, cur.shape[axis]
+        cur = op(part(cur, 0, n - d), part(cur, d, n))
+    return cur
+
+
+def _rect(a: NDArray[np.bool_], h: int, w: int, op: np.ufunc) -> NDArray[np.bool_]:
+    return _window(_window(a, h, 1, op), w, 2, op)
 
 
 def _open_in_plane(mask: NDArray[np.bool_], rects: list[tuple[int, int]]) -> NDArray[np.bool_]:
     """Per-slice binary opening by the union of ``rects`` (outside the array is empty).
 
     Erosion by a union of rectangles is the intersection of the erosions by each,
-    dilation the union of the dilations; each rectangle is two 1-D filters.
+    dilation the union of the dilations; each rectangle is two segments.
     """
-    u = mask.view(np.uint8)
-    eroded = None
-    for h, w in rects:
-        e = _filter_rect(u, h, w, erode=True)
-        eroded = e if eroded is None else np.minimum(eroded, e, out=eroded)
-    assert eroded is not None
+    eroded = _erode_in_plane(mask, rects)
     opened = None
     for h, w in rects:
-        d = _filter_rect(eroded, h, w, erode=False)
-        opened = d if opened is None else np.maximum(opened, d, out=opened)
+        d = _rect(eroded, h, w, np.logical_or)
+        opened = d if opened is None else np.logical_or(opened, d, out=opened)
     assert opened is not None
-    return opened.view(bool)
+    return opened
+
+
+def _erode_in_plane(mask: NDArray[np.bool_], rects: list[tuple[int, int]]) -> NDArray[np.bool_]:
+    eroded = None
+    for h, w in rects:
+        e = _rect(mask, h, w, np.logical_and)
+        eroded = e if eroded is None else np.logical_and(eroded, e, out=eroded)
+    assert eroded is not None
+    return eroded
+
+
+def _plane_box(mask: NDArray[np.bool_], pad: int) -> tuple[slice, slice, slice]:
+    """All slices, and the rows and columns holding ``mask`` widened by ``pad``."""
+    rows = np.nonzero(mask.any(axis=(0, 2)))[0]
+    cols = np.nonzero(mask.any(axis=(0, 1)))[0]
+    if rows.size == 0:
+        return (slice(None), slice(0, 0), slice(0, 0))
+    return (slice(None),
+            slice(max(int(rows[0]) - pad, 0), min(int(rows[-1]) + 1 + pad, mask.shape[1])),
+            slice(max(int(cols[0]) - pad, 0), min(int(cols[-1]) + 1 + pad, mask.shape[2])))
 
 
 def _label_sizes(labels: NDArray[np.int32], n: int) -> NDArray[np.int64]:
@@ -135,16 +171,6 @@ def _core_rectangles(radius_px: tuple[float, float]) -> list[tuple[int, int]]:
     ry, rx = (float(r) for r in radius_px)
     h, w = int(np.floor(ry / np.sqrt(2.0))), int(np.floor(rx / np.sqrt(2.0)))
     return [(0, int(np.floor(rx))), (h, w), (int(np.floor(ry)), 0)]
-
-
-def _erode_in_plane(mask: NDArray[np.bool_], rects: list[tuple[int, int]]) -> NDArray[np.bool_]:
-    u = mask.view(np.uint8)
-    eroded = None
-    for h, w in rects:
-        e = _filter_rect(u, h, w, erode=True)
-        eroded = e if eroded is None else np.minimum(eroded, e, out=eroded)
-    assert eroded is not None
-    return eroded.view(bool)
 
 
 def _keep_ends(kept: NDArray[np.bool_], labels2d: NDArray[np.int32], coreless: NDArray[np.bool_],
@@ -266,24 +292,26 @@ def body_mask(
     labels2d, n2d = ndimage.label(opened, structure=_IN_PLANE)
     core = _erode_in_plane(opened, _core_rectangles(
         (core_depth_mm / pixel_mm[0], core_depth_mm / pixel_mm[1])))
-    labels3d, n3d = ndimage.label(core)
-    if n3d == 0:  # nothing thick anywhere (a thin phantom): the largest 3D part
-        labels3d, n3d = ndimage.label(opened)
+    if not core.any():  # nothing thick anywhere (a thin phantom): the largest 3D part
         core = opened
+    box = _plane_box(core, pad=0)
+    core_box, lab2d_box = core[box], labels2d[box]
+    labels3d, n3d = ndimage.label(core_box)
     sizes = _label_sizes(labels3d, n3d)
-    big = sizes >= min_part_fraction * sizes.max()
-    keep_core = np.concatenate(([False], big))
+    keep_core = np.concatenate(([False], sizes >= min_part_fraction * sizes.max()))
     kept_core = keep_core[labels3d]
     del labels3d
     keep2d = np.zeros(n2d + 1, dtype=bool)
-    keep2d[np.unique(labels2d[kept_core])] = True
+    keep2d[np.unique(lab2d_box[kept_core])] = True
     keep2d[0] = False
     has_core = np.zeros(n2d + 1, dtype=bool)
-    has_core[np.unique(labels2d[core])] = True
+    has_core[np.unique(lab2d_box[core_box])] = True
     kept = keep2d[labels2d]
     ks = np.nonzero(kept_core.any(axis=(1, 2)))[0]
     _keep_ends(kept, labels2d, ~has_core, int(ks[0]), int(ks[-1]), end_overlap)
-    body = _fill_holes_in_plane(kept)
+    box = _plane_box(kept, pad=1)  # holes: background parts not reaching the border
+    body = np.zeros(kept.shape, dtype=bool)
+    body[box] = _fill_holes_in_plane(np.ascontiguousarray(kept[box]))
     out = np.zeros(vol.shape, dtype=bool)
     out[:, r0:r1, c0:c1] = body
     return out
