@@ -1,6 +1,7 @@
 """Structures: masks, margins, contours and RTSTRUCT import/export."""
 
 from rtplan.structures._sdf import SignedDistanceField, sdf_from_foreign_mask, sdf_from_mask
+from rtplan.structures.body import body_mask, fraction_inside
 from rtplan.structures.booleans import difference, intersection, union
 from rtplan.structures.contour import PlanarContour, ROIContours
 from rtplan.structures.contouring import (
@@ -16,6 +17,7 @@ from rtplan.structures.margins import (
     expand_mask,
     shrink,
 )
+from rtplan.structures.outline import mask_volume_cc, outline_contours
 from rtplan.structures.rtstruct import (
     RT_ROI_INTERPRETED_TYPES,
     StructureSet,
@@ -43,6 +45,7 @@ __all__ = [
     "SignedDistanceField",
     "StructureSet",
     "StructureSetROI",
+    "body_mask",
     "build_rtstruct",
     "contours_from_mask",
     "contours_from_sdf",
@@ -51,10 +54,13 @@ __all__ = [
     "difference",
     "expand",
     "expand_mask",
+    "fraction_inside",
     "intersection",
     "mask_from_rtutils_layout",
     "mask_to_rtutils_layout",
+    "mask_volume_cc",
     "masks_from_rtutils",
+    "outline_contours",
     "rasterize",
     "rasterize_polygons",
     "read_rtstruct",
