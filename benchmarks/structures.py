@@ -205,3 +205,164 @@ def pet_gtvs(grid: Grid) -> None:
 if __name__ == "__main__":
     main()
     pet_gtvs(Grid(SHAPE, origin_mm=(-250.4, -250.4, -300.0), spacing_mm=SPACING))
+
+
+# ============================================================================ real CT
+# Issue 10: the real head-neck CT (90 x 511 x 511, 1 x 1 x 3 mm) of ../shared/data with
+# three sphere lesions inside the head, through the stages of ``rtplan structures``:
+# load CT, body outline, lesion targets (cropped to the body), contouring, RTSTRUCT.
+# The External is contoured along its voxel edges (``outline_contours``) and measured
+# by counting (``mask_volume_cc``), beside the former path (``sdf_from_mask`` of the
+# body, then ``contours_from_sdf``). Runs in a fresh process (spawn) so that max RSS is
+# this case's alone.
+
+REAL_CT_LESIONS = {"lesions": [
+    {"id": "L1", "site": "pelvic_node", "source": {
+        "kind": "sphere", "center_mm": [252.6, -261.4, -148.6], "diameter_mm": 15}},
+    {"id": "L2", "site": "bone", "source": {
+        "kind": "sphere", "center_mm": [220.0, -230.0, -100.0], "diameter_mm": 20}},
+    {"id": "L3", "site": "distant_node", "source": {
+        "kind": "sphere", "center_mm": [290.0, -280.0, -200.0], "diameter_mm": 10}},
+]}
+
+
+def _real_ct_folder():
+    import os
+    from pathlib import Path
+
+    shared = Path(os.environ.get("RTPLAN_SHARED", Path(__file__).resolve().parents[1].parent
+                                 / "shared"))
+    return shared / "data" / "ct-head-neck"
+
+
+def _real_ct_child(folder: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    import rtplan.structures as s
+    from rtplan.imaging.ct import load_ct_series
+    from rtplan.structures.body import body_mask
+    from rtplan.structures.contour import ROIContours
+    from rtplan.structures.outline import mask_volume_cc, outline_contours
+    from rtplan.structures.rtstruct import write_rtstruct
+    from rtplan.structures.spec import LesionsFile
+    from rtplan.structures.targets import build_targets, targets_to_rois
+
+    spec = LesionsFile.model_validate(REAL_CT_LESIONS)
+    out_dir = Path(tempfile.mkdtemp())
+
+    def pipeline(stage):
+        """The new path, stage by stage; returns what the report prints."""
+        ct = stage("load CT", lambda: load_ct_series(folder))
+        grid = ct.grid
+        body = stage("body_mask", lambda: body_mask(ct.volume_hu, grid))
+
+        def lesion_targets():
+            # build_targets as it will run once the External is a voxel mask: the call
+            # that turns the body into a distance field is skipped (its target dropped)
+            real = s.sdf_from_mask
+
+            def no_body_sdf(mask, *args, **kwargs):
+                return None if mask is body else real(mask, *args, **kwargs)
+
+            s.sdf_from_mask = no_body_sdf
+            try:
+                ts = build_targets(spec, ct, body=body)
+            finally:
+                s.sdf_from_mask = real
+            return [t for t in ts.targets if t.sdf is not None]
+
+        targets = stage("lesion targets (build_targets)", lesion_targets)
+        ext = stage("External: outline_contours", lambda: outline_contours(body, grid))
+        ext_cc = stage("External: mask_volume_cc", lambda: mask_volume_cc(body, grid))
+        rois = stage("contouring lesion targets", lambda: targets_to_rois(targets))
+        vols = stage("volumes lesion targets", lambda: [t.volume_cc() for t in targets])
+        rois.append(ROIContours("External", "EXTERNAL", (0, 255, 0), ext))
+        out = out_dir / f"RS{len(list(out_dir.iterdir()))}.dcm"
+        stage("write RTSTRUCT", lambda: write_rtstruct(out, ct, rois))
+        return ct, body, targets, ext, ext_cc, vols
+
+    # pass 1, fresh process: times and max RSS after each stage; then best of 3 times
+    times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+    rss: dict[str, float] = {}
+
+    def timed(first):
+        def stage(name, fn):
+            t0, c0 = time.perf_counter(), time.process_time()
+            value = fn()
+            times.setdefault(name, []).append(time.perf_counter() - t0)
+            cpu.setdefault(name, []).append(time.process_time() - c0)
+            if first:
+                rss[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            return value
+        return stage
+
+    ct, body, targets, ext, ext_cc, vols = pipeline(timed(True))
+    new_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for _ in range(2):
+        pipeline(timed(False))
+    # pass 2: peak traced memory per stage (tracemalloc slows Python-heavy stages)
+    traced: dict[str, tuple[float, float]] = {}
+    pipeline(lambda name, fn: _stage(name, fn, traced))
+    grid = ct.grid
+    # --- the former path for the External, same process (after the new one) --------
+    old: dict[str, tuple[float, float]] = {}
+
+    def old_stage(name, fn):
+        t0, c0 = time.perf_counter(), time.process_time()
+        value = fn()
+        old[name] = (time.perf_counter() - t0, time.process_time() - c0)
+        return value
+
+    sdf = old_stage("former: sdf_from_mask(body)", lambda: s.sdf_from_mask(body, grid))
+    old_ct = old_stage("former: contours_from_sdf", lambda: s.contours_from_sdf(sdf))
+    old_cc = old_stage("former: volume_cc", lambda: s.volume_cc(sdf))
+    old_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    new_stages = {name: (min(t), traced[name][1]) for name, t in times.items()}
+
+    print(f"\nreal head-neck CT {grid.shape}, spacing {grid.spacing_mm} mm, "
+          f"{len(REAL_CT_LESIONS['lesions'])} sphere lesions")
+    print("stage                              wall (s): best of 3, first run;  CPU (s);  "
+          "peak traced (MiB);  max RSS (MiB)")
+    for name, (t, m) in new_stages.items():
+        print(f"  {name:34s} {t:8.3f} {times[name][0]:8.3f} {min(cpu[name]):8.3f}   {m:10.1f}"
+              f"   {rss[name]:10.0f}")
+    total = sum(t for t, _ in new_stages.values())
+    first = sum(t[0] for t in times.values())
+    total_cpu = sum(min(c) for c in cpu.values())
+    peak = max(m for _, m in new_stages.values())
+    print(f"  {'total (new path)':34s} {total:8.3f} {first:8.3f} {total_cpu:8.3f}   {peak:10.1f}"
+          f"   {new_rss:10.0f}   (aim: < 2 s, < 1024 MiB)")
+    for name, (t, c) in old.items():
+        print(f"  {name:34s} {t:8.3f} {c:8.3f}")
+    ext_new = new_stages["External: outline_contours"][0] + new_stages[
+        "External: mask_volume_cc"][0]
+    ext_old = sum(t for t, _ in old.values())
+    print(f"  External, new / former: {ext_new:.3f} s / {ext_old:.3f} s (x{ext_old / ext_new:.0f})"
+          f"; process max RSS after the former path {old_rss:.0f} MiB")
+    print(f"  whole pipeline with the former External: {total - ext_new + ext_old:.3f} s "
+          f"(new: {total:.3f} s, x{(total - ext_new + ext_old) / total:.1f})")
+    print(f"  External {ext_cc:.1f} cc (voxel count), former volume_cc {old_cc:.1f} cc; "
+          f"{len(ext)} rings, {sum(c.n_points for c in ext)} points (former {len(old_ct)} "
+          f"rings, {sum(c.n_points for c in old_ct)} points)")
+    print("  lesion target volumes (cc): " + ", ".join(
+        f"{t.name} {v:.2f}" for t, v in zip(targets, vols, strict=True)))
+
+
+def real_ct_main() -> None:
+    """The real-CT case in a fresh process (skipped when the CT is absent)."""
+    import multiprocessing
+
+    folder = _real_ct_folder()
+    if not folder.is_dir():
+        print(f"\nreal CT not found at {folder}: set RTPLAN_SHARED (skipped)")
+        return
+    p = multiprocessing.get_context("spawn").Process(target=_real_ct_child,
+                                                     args=(str(folder),))
+    p.start()
+    p.join()
+
+
+if __name__ == "__main__":
+    real_ct_main()

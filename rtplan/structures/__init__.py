@@ -19,7 +19,7 @@ from rtplan.lesions import (
     load_lesions_file,
 )
 from rtplan.structures._sdf import SignedDistanceField, sdf_from_foreign_mask, sdf_from_mask
-from rtplan.structures.body import body_mask
+from rtplan.structures.body import body_mask, fraction_inside
 from rtplan.structures.booleans import difference, intersection, union
 from rtplan.structures.contour import PlanarContour, ROIContours
 from rtplan.structures.contouring import (
@@ -36,6 +36,7 @@ from rtplan.structures.margins import (
     shrink,
 )
 from rtplan.structures.naming import LesionSite, RoiType, target_name
+from rtplan.structures.outline import mask_volume_cc, outline_contours
 from rtplan.structures.pipeline import (
     check_structure_outputs,
     input_paths,
@@ -133,6 +134,7 @@ __all__ = [
     "exclusion_mask",
     "expand",
     "expand_mask",
+    "fraction_inside",
     "input_paths",
     "intersection",
     "into_frame",
@@ -141,7 +143,9 @@ __all__ = [
     "load_mask_source",
     "mask_from_rtutils_layout",
     "mask_to_rtutils_layout",
+    "mask_volume_cc",
     "masks_from_rtutils",
+    "outline_contours",
     "pet_to_ct_transform",
     "plan_targets",
     "rasterize",

@@ -41,7 +41,7 @@ from rtplan.structures._sdf import SignedDistanceField, sdf_from_mask
 from rtplan.structures.body import body_mask
 from rtplan.structures.booleans import difference, union
 from rtplan.structures.contour import PlanarContour, ROIContours
-from rtplan.structures.contouring import contours_from_mask, contours_from_sdf, volume_cc
+from rtplan.structures.contouring import contours_from_sdf, volume_cc
 from rtplan.structures.margins import crop_to_mask, expand
 from rtplan.structures.naming import (
     RoiType,
@@ -50,6 +50,7 @@ from rtplan.structures.naming import (
     site_indicator,
     target_name,
 )
+from rtplan.structures.outline import mask_volume_cc, outline_contours
 from rtplan.structures.report import PETUse, StructuresReport, structure_records
 from rtplan.structures.rtstruct import StructureSet
 from rtplan.structures.sources import (
@@ -135,12 +136,13 @@ class VoxelMask:
         return not bool(self.mask.any())
 
     def volume_cc(self) -> float:
-        """Volume in cc: voxel count x voxel volume."""
-        return float(np.count_nonzero(self.mask)) * self.grid.voxel_volume_mm3 / 1000.0
+        """Volume in cc: the voxel boxes (irregular slices: half-way to the neighbours)."""
+        return mask_volume_cc(self.mask, self.grid)
 
     def contours(self) -> list[PlanarContour]:
-        """Planar contours along the voxel edges, on each CT slice."""
-        return contours_from_mask(self.mask, self.grid)
+        """Planar contours exactly along the voxel edges, on each CT slice (no distance
+        field: :func:`~rtplan.structures.outline.outline_contours`)."""
+        return outline_contours(self.mask, self.grid)
 
     def to_sdf(self) -> SignedDistanceField:
         """The mask as a signed distance field (costly for large masks)."""
