@@ -16,6 +16,9 @@ dose
     RTDOSE, DVH, EQD2 dose maps, summing courses.
 outcomes
     Cohort records, PSA and toxicity outcomes, survival analyses and reports.
+web
+    The dose-equivalence calculator as a local web page and JSON API (``rtplan serve``;
+    extra ``web``).
 cli
     The ``rtplan`` command line (each command one library call).
 
@@ -45,7 +48,7 @@ __version__ = "0.1.0"
 
 #: Subpackages and modules loaded on first attribute access.
 _LAZY = ("cli", "demo", "dose", "errors", "imaging", "lesions", "outcomes", "radiobiology",
-         "structures")
+         "structures", "web")
 
 __all__ = ["__version__", *_LAZY]
 

@@ -134,7 +134,8 @@ def test_only_the_pipeline_imports_the_pipeline():
     # lower structure modules never import the pipeline (targets.py, pipeline.py)
     graph = import_graph()
     top = {"rtplan.structures.targets", "rtplan.structures.pipeline"}
-    allowed = top | {"rtplan.structures"}
+    # the QA images draw a built TargetSet: a consumer of the pipeline, like the CLI
+    allowed = top | {"rtplan.structures", "rtplan.structures.qa"}
     offenders = {m: sorted(graph[m] & top) for m in graph
                  if m.startswith("rtplan.structures.") and m not in allowed and graph[m] & top}
     assert offenders == {}

@@ -24,6 +24,22 @@ _COMMAND_MODULES = [
 ]
 
 
+#: The commands each module registers: only the module of the command being run is
+#: imported (importing all of them costs seconds of start-up: scipy.stats, statsmodels).
+_COMMANDS = {
+    "lesions": "rtplan.cli.lesions",
+    "demo": "rtplan.cli.demo",
+    "outcomes": "rtplan.cli.outcomes",
+    "eqd2": "rtplan.cli.radiobiology",
+    "equivalent": "rtplan.cli.radiobiology",
+    "compare": "rtplan.cli.radiobiology",
+    "presets": "rtplan.cli.radiobiology",
+    "dose": "rtplan.cli.dose",
+    "structures": "rtplan.cli.structures",
+    "serve": "rtplan.cli.serve",
+}
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse parser whose usage errors exit 2 with one line, as rtplan errors do."""
 
@@ -31,8 +47,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the ``rtplan`` argument parser with every registered command."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Build the ``rtplan`` argument parser: with every registered command, or, when
+    ``argv`` names a command (its first word), with that command's module only."""
     parser = _Parser(
         prog="rtplan",
         description=(
@@ -44,14 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"rtplan {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    first = next((a for a in (argv or ()) if not a.startswith("-")), None)
+    wanted = _COMMANDS.get(first) if first is not None and argv and argv[0] == first else None
     for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        if wanted is None or name == wanted:
+            importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 ok, 2 bad input, 1 failure)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

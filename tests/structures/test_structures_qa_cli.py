@@ -24,7 +24,7 @@ pytest.importorskip("matplotlib")
 def case(tmp_path):
     g = Grid((24, 64, 64), origin_mm=(-32.0, -32.0, -36.0), spacing_mm=(3.0, 1.0, 1.0))
     vol = np.full(g.shape, -1000.0)
-    kk, ii, jj = np.indices(g.shape)
+    _, ii, jj = np.indices(g.shape)
     vol[(ii - 32) ** 2 + (jj - 32) ** 2 <= 28**2] = 30.0  # a cylinder of soft tissue
     write_ct_series(tmp_path / "ct", vol, g)
     lesions = {"lesions": [{"id": "L1", "site": "pelvic_node", "source": {
