@@ -27,7 +27,6 @@ import pydicom
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage, generate_uid
 
 from rtplan._shared.dicom import (
@@ -233,7 +232,7 @@ def _scan_all(
             continue
         try:
             ds = pydicom.dcmread(p, stop_before_pixels=True)
-        except Exception as exc:  # noqa: BLE001 - pydicom raises many types on bad bytes
+        except Exception as exc:  # pydicom raises many types on bad bytes
             if _has_dicom_magic(p):  # a DICOM file that cannot be parsed: truncated?
                 broken.append((p, f"cannot be parsed ({type(exc).__name__})", ""))
             continue  # not a DICOM file (README, licence, ...)
@@ -245,7 +244,7 @@ def _scan_all(
                 or ""
             )
             is_image = "Rows" in ds and "ImagePositionPatient" in ds
-        except Exception as exc:  # noqa: BLE001 - lazily parsed elements may fail
+        except Exception as exc:  # pydicom raises many types on bad bytes
             broken.append((p, f"holds an unreadable header ({type(exc).__name__})", ""))
             continue
         if uid and is_image:

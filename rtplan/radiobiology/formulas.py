@@ -30,7 +30,8 @@ def _check_fractions(fractions: ArrayLike) -> NDArray | float:
     if isinstance(fractions, int) and not isinstance(fractions, bool) and (
         abs(fractions) > MAX_FRACTIONS
     ):
-        shown = str(fractions) if fractions.bit_length() < 64 else f"a {fractions.bit_length()}-bit integer"
+        bits = fractions.bit_length()
+        shown = str(fractions) if bits < 64 else f"a {bits}-bit integer"
         raise InvalidParameterError(
             f"fractions must be >= 1 and at most {MAX_FRACTIONS}, got {shown}"
         )
