@@ -75,7 +75,7 @@ def check_input_file(path: str | os.PathLike[str], what: str) -> Path:
     >>> check_input_file(tempfile.mkdtemp(), "cohort file")
     Traceback (most recent call last):
     ...
-    rtplan.errors.InputError: cohort file '...' is a folder, not a regular file: give ...
+    rtplan.errors.InputError: cohort file '...' is a folder, not a file: give the path of a file
     >>> check_input_file("/dev/null", "cohort file")
     Traceback (most recent call last):
     ...
@@ -103,8 +103,8 @@ def check_input_file(path: str | os.PathLike[str], what: str) -> Path:
             )
         return p
     if stat.S_ISDIR(mode):
-        state = "a folder"
-    elif stat.S_ISFIFO(mode):
+        raise InputError(f"{what} '{p}' is a folder, not a file: give the path of a file")
+    if stat.S_ISFIFO(mode):
         state = "a named pipe (FIFO)"
     elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         state = "a device (like /dev/null)"
