@@ -13,7 +13,6 @@ import datetime as _dt
 import math
 import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Protocol
 
 import pydicom
@@ -22,7 +21,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian
 
 from rtplan import __version__
-from rtplan.errors import DicomError, InputError
+from rtplan.errors import DicomError
 
 __all__ = [
     "MANUFACTURER",

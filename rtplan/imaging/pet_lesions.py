@@ -1016,7 +1016,7 @@ def measure_pet_lesions(
         warnings.extend(seg.warnings)
         same = [other for other, pk in peaks.items() if pk == seg.peak_index]
         overlap = [other for other, om in masks.items()
-                   if other not in same and np.any(om & seg.mask)]
+                   if other != lesion.id and other not in same and np.any(om & seg.mask)]
         if same:
             duplicates.add(lesion.id)
             warnings.append(

@@ -26,6 +26,14 @@ Model = LQ | LQL | USC
 _LQ = LQ()
 
 
+def _shown(value: object) -> str:
+    """A short text of a value for a message (never thousands of digits)."""
+    try:
+        return repr(value)[:40]
+    except ValueError:  # an integer of more than 4300 digits
+        return f"a {type(value).__name__} too large to print"
+
+
 def _check_fractions(fractions: ArrayLike) -> NDArray | float:
     if isinstance(fractions, int) and not isinstance(fractions, bool) and (
         abs(fractions) > MAX_FRACTIONS
@@ -42,7 +50,7 @@ def _check_fractions(fractions: ArrayLike) -> NDArray | float:
     if n.dtype.kind not in "iuf" or n.size == 0:
         raise InvalidParameterError(
             f"fractions must be a number (whole, 1 to {MAX_FRACTIONS}), got "
-            f"{str(fractions)[:40]!r}"
+            f"{_shown(fractions)}"
         )
     if n.dtype.kind == "f" and not np.all(np.isfinite(n) & (n == np.round(n))):
         raise InvalidParameterError(
@@ -66,7 +74,7 @@ def _check_dose(total_dose_gy: ArrayLike) -> NDArray:
         d = np.asarray(None)
     if d.dtype.kind not in "iuf":
         raise InvalidParameterError(
-            f"total dose must be numeric (Gy), got {str(total_dose_gy)[:40]!r}"
+            f"total dose must be numeric (Gy), got {type(total_dose_gy).__name__}"
         )
     if d.dtype.kind != "f":
         d = d.astype(float)

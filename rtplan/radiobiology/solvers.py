@@ -29,6 +29,13 @@ Model = LQ | LQL | USC
 _LQ = LQ()
 
 
+def _shown(value: object) -> str:
+    """A short text of a value for a message (a 5000-digit integer is not printed)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)[:40]
+
+
 def _target_bed(
     target_eqd2_gy: float | None, target_bed_gy: float | None, ab: float, model: Model
 ) -> float:
@@ -42,7 +49,7 @@ def _target_bed(
     if not ok:
         raise InvalidParameterError(
             f"the target dose must be a positive number of Gy (at most {MAX_DOSE_GY:g}), got "
-            f"{str(value)[:40]}"
+            f"{_shown(value)}"
         )
     if target_bed_gy is not None:
         return float(target_bed_gy)
@@ -78,7 +85,7 @@ def dose_per_fraction_for_target(
     if not whole or not 1 <= fractions <= MAX_FRACTIONS:
         raise InvalidParameterError(
             f"fractions must be a whole number >= 1 (and at most {MAX_FRACTIONS}), got "
-            f"{str(fractions)[:40]}"
+            f"{_shown(fractions)}"
         )
     ab = _check_alpha_beta(alpha_beta_gy, model)
     target = _target_bed(target_eqd2_gy, target_bed_gy, ab, model)
@@ -150,7 +157,7 @@ def fractions_for_target(
     if not math.isfinite(d) or d <= 0 or d > MAX_DOSE_GY:
         raise InvalidParameterError(
             f"dose per fraction must be a positive number of Gy (at most {MAX_DOSE_GY:g}), got "
-            f"{str(dose_per_fraction_gy)[:40]}"
+            f"{_shown(dose_per_fraction_gy)}"
         )
     ab = _check_alpha_beta(alpha_beta_gy, model)
     target = _target_bed(target_eqd2_gy, target_bed_gy, ab, model)
