@@ -65,12 +65,14 @@ def run(args: argparse.Namespace) -> int:
     from rtplan._shared.optional import require_optional
     from rtplan._shared.table import format_table
     from rtplan.outcomes import load_cohort, load_lesions, load_psa, load_toxicity
+    from rtplan.outcomes._psa import check_band_percent
     from rtplan.outcomes._report import outcomes_report, report_markdown, report_tables
 
     # every output checked (not an input, writable, not existing without --force) and
     # every optional package present before any computation: all or nothing
     check_outputs(args.markdown, inputs=[args.cohort, args.psa, args.toxicity, args.lesions],
                   overwrite=args.force, folders=[args.plots])
+    check_band_percent(args.psa_band)
     if args.cox:
         require_optional("statsmodels", feature="--cox")
     if args.plots:

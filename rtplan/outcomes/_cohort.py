@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from rtplan._shared.jsonio import load_json, read_text
+from rtplan._shared.jsonio import check_input_file, load_json, read_text
 from rtplan.errors import InputError, RecordError
 
 __all__ = [
@@ -465,6 +465,7 @@ def _read_rows(path: Path, list_key: str) -> tuple[list[dict[str, Any]], int]:
 
     Returns the rows and the line number of the first data row (CSV) or 0 (JSON).
     """
+    check_input_file(path, "file")  # missing, folder, FIFO, /dev/null: said precisely
     suffix = path.suffix.lower()
     if suffix == ".json":
         data = load_json(path, "file")

@@ -129,7 +129,7 @@ def test_fractions_for_target_overflow_refused(kwargs, match):
 def test_huge_fraction_counts_refused(digits):
     n = 20000 if digits == 0 else (10 ** abs(digits)) * (1 if digits > 0 else -1)
     # was: "fractions must be a number, got 9999..." (thousands of digits)
-    with pytest.raises(InvalidParameterError, match="at most 10000|>= 1") as exc:
+    with pytest.raises(InvalidParameterError, match=r"at most 10000|>= 1") as exc:
         eqd2(37.5, n, 1.5)
     assert len(str(exc.value)) < 200
     with pytest.raises(InvalidParameterError, match="fractions"):
@@ -209,7 +209,7 @@ def test_cohort_latin1_refused_with_a_clear_message(tmp_path, encoding):
 
 def test_cohort_utf16_without_bom_refused_clearly(tmp_path):
     p = _cohort(tmp_path, (HEADER + "P1,5,37.5,12,1\n").encode("utf-16-le"))
-    with pytest.raises(InputError, match="NUL characters|not UTF-8"):
+    with pytest.raises(InputError, match=r"NUL characters|not UTF-8"):
         load_cohort(p)
 
 
