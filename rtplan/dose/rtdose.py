@@ -15,8 +15,11 @@ unsigned pixel data and writes atomically.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +33,13 @@ from pydicom.uid import ImplicitVRLittleEndian, RTDoseStorage, RTPlanStorage, ge
 from rtplan import __version__
 from rtplan._shared.dicom import ds_strings, format_ds, read_dataset
 from rtplan._shared.io import atomic_write
-from rtplan.errors import DicomError, GeometryError, GridMismatchError, InvalidParameterError
+from rtplan.errors import (
+    DicomError,
+    GeometryError,
+    GridMismatchError,
+    InputError,
+    InvalidParameterError,
+)
 from rtplan.imaging.grid import Grid
 
 __all__ = [
@@ -129,6 +138,23 @@ class DoseGrid:
 
 
 # ============================================================================ reading
+@contextlib.contextmanager
+def _corrupt_as_dicom_error(where: str) -> Iterator[None]:
+    """Turn the errors pydicom raises while parsing a corrupt element lazily (struct
+    errors, "No tag to read", bad numbers) into one-line :class:`DicomError`."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError,
+            IndexError, EOFError, OverflowError, NotImplementedError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DicomError(
+            f"{where} is truncated or corrupt ({type(exc).__name__}: {first}): export it "
+            "again"
+        ) from None
+
+
 def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | None = None) -> int:
     """NumberOfFractionsPlanned (300A,0078) of an RTPLAN's fraction group.
 
@@ -157,6 +183,11 @@ def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | No
     """
     p = Path(path)
     ds = read_dataset(p, "RTPLAN")
+    with _corrupt_as_dicom_error(f"RTPLAN '{p}'"):
+        return _fractions_from(ds, p, fraction_group)
+
+
+def _fractions_from(ds: Dataset, p: Path, fraction_group: int | None) -> int:
     if ds.get("Modality") != "RTPLAN" and ds.get("SOPClassUID") != RTPlanStorage:
         raise DicomError(
             f"'{p}' is not an RTPLAN (Modality {ds.get('Modality')!r}): give the plan file"
@@ -353,6 +384,19 @@ def read_rtdose(
     p = Path(path)
     ds = read_dataset(p, "RTDOSE")
     where = f"RTDOSE '{p}'"
+    with _corrupt_as_dicom_error(where):
+        return _read_rtdose(ds, p, where, fractions, rtplan, allow_effective, convert_cgy)
+
+
+def _read_rtdose(
+    ds: Dataset,
+    p: Path,
+    where: str,
+    fractions: int | None,
+    rtplan: str | os.PathLike[str] | None,
+    allow_effective: bool,
+    convert_cgy: bool,
+) -> DoseGrid:
     if ds.get("Modality") != "RTDOSE" and ds.get("SOPClassUID") != RTDoseStorage:
         raise DicomError(
             f"'{p}' is not an RTDOSE (Modality {ds.get('Modality')!r}, SOPClassUID "

@@ -13,12 +13,14 @@ valid CT Image series (new UIDs, every type 1 and 2 attribute).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import os
 import re
+import struct
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,6 +204,23 @@ _IMAGE_SOP_CLASSES = {
     "1.2.840.10008.5.1.4.1.1.128",  # PET Image Storage
     "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
 }
+
+
+@contextlib.contextmanager
+def _corrupt_as_dicom_error(where: str) -> Iterator[None]:
+    """Turn the errors pydicom raises while parsing a corrupt element lazily (unknown
+    VR, "No tag to read", struct errors, bad numbers) into one-line DicomErrors."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError,
+            IndexError, EOFError, OverflowError, NotImplementedError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DicomError(
+            f"{where} is truncated or corrupt ({type(exc).__name__}: {first}): repair or "
+            "re-export the series, or remove the file"
+        ) from None
 
 
 def _has_dicom_magic(p: Path) -> bool:
@@ -600,6 +619,16 @@ def load_ct_series(
     """
     folder = Path(folder)
     groups, broken = _scan_all(folder, recursive)
+    with _corrupt_as_dicom_error(f"a CT file in '{folder}'"):
+        return _load_series(folder, groups, broken, series_uid)
+
+
+def _load_series(
+    folder: Path,
+    groups: dict[str, list[tuple[Path, Dataset]]],
+    broken: list[tuple[Path, str, str]],
+    series_uid: str | None,
+) -> CTSeries:
     summaries = {uid: _summary(uid, items) for uid, items in groups.items()}
     found = "; ".join(str(s) for s in summaries.values()) or "no image series"
     if series_uid is not None:
@@ -718,6 +747,11 @@ def ct_series_from_datasets(datasets: Sequence[Dataset]) -> CTSeries:
         listing = "; ".join(str(_summary(u, it)) for u, it in sorted(groups.items()))
         raise SeriesError(f"the slices belong to {len(groups)} series: {listing}: pass one")
     ((uid, items),) = groups.items()
+    with _corrupt_as_dicom_error("a CT slice dataset"):
+        return _series_of(uid, items)
+
+
+def _series_of(uid: str, items: list[tuple[Path, Dataset]]) -> CTSeries:
     summary = _summary(uid, items)
     if summary.modality != "CT":
         raise SeriesError(f"series {summary} is not a CT series")
