@@ -19,6 +19,7 @@ import numpy as np
 import pydicom
 from numpy.typing import NDArray
 
+from rtplan._shared.jsonio import check_input_file
 from rtplan.errors import DicomError, GeometryError, InputError, SeriesError
 from rtplan.imaging._dicom_time import parse_da, parse_tm
 from rtplan.imaging.grid import Grid
@@ -100,6 +101,8 @@ def _has_dicom_magic(p: Path) -> bool:
 def _read_folder(folder: Path) -> list[tuple[Path, Any]]:
     if not folder.exists():
         raise InputError(f"PET folder {str(folder)!r} does not exist: give the series folder")
+    if not folder.is_dir():
+        check_input_file(folder, "PET file")  # a FIFO or a device: said precisely
     files = [folder] if folder.is_file() else sorted(
         p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
     )

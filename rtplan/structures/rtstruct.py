@@ -529,7 +529,7 @@ def _display_color(rc: Dataset) -> tuple[int, int, int] | None:
         return None
     if len(color) != 3 or not all(0 <= v <= 255 for v in color):
         return None
-    return color  # type: ignore[return-value]
+    return color
 
 
 def _structure_set(ds: Dataset, path: Path) -> StructureSet:
@@ -584,7 +584,7 @@ def _structure_set_unchecked(ds: Dataset, path: Path) -> StructureSet:
                 number=number,
                 name=str(item.get("ROIName", "") or ""),
                 roi_type=types.get(number, ""),
-                color=color if color is None or len(color) == 3 else None,  # type: ignore[arg-type]
+                color=color,
                 description=str(item.get("ROIDescription", "") or ""),
                 polygons_mm=tuple(polys),
                 frame_of_reference_uid=str(item.get("ReferencedFrameOfReferenceUID", "") or ""),

@@ -29,7 +29,7 @@ from pydicom.uid import RTPlanStorage
 from rtplan._shared.jsonio import load_json
 from rtplan.dose import DoseGrid, fractions_from_rtplan, read_rtdose, write_rtdose
 from rtplan.errors import InputError
-from rtplan.imaging import Grid, load_ct_series, write_ct_series
+from rtplan.imaging import Grid, load_ct_series, load_pet, write_ct_series
 from rtplan.outcomes import load_cohort, load_psa
 from rtplan.structures.rtstruct import read_rtstruct
 
@@ -102,7 +102,23 @@ def _rtplan_file() -> bytes:
         return p.read_bytes()
 
 
+def _pet_files() -> list[bytes]:
+    import datetime as dt
+
+    from rtplan.imaging import write_pet_series
+
+    g = Grid((3, 5, 5), origin_mm=(0, 0, 0), spacing_mm=(4, 4, 4))
+    suv = np.ones(g.shape)
+    suv[1, 2, 2] = 6.0
+    t0 = dt.datetime(2024, 1, 31, 10, 0, 0)
+    with tempfile.TemporaryDirectory() as d:
+        write_pet_series(d, suv, g, weight_kg=80.0, injected_dose_bq=2.5e8,
+                         injection_datetime=t0, series_datetime=t0 + dt.timedelta(hours=1))
+        return [p.read_bytes() for p in sorted(Path(d).iterdir())]
+
+
 CT = _ct_files()
+PET = _pet_files()
 RTDOSE = _rtdose_file()
 RTPLAN = _rtplan_file()
 RTSTRUCT = Path(get_path("rt_ss")).read_bytes()
@@ -129,6 +145,11 @@ def test_samples_are_valid():
         for i, data in enumerate(CT):
             _write(folder, f"CT{i}.dcm", data)
         assert load_ct_series(folder).n_slices == 3
+        pet_folder = folder / "pet"
+        pet_folder.mkdir()
+        for i, data in enumerate(PET):
+            _write(pet_folder, f"PT{i}.dcm", data)
+        assert float(load_pet(pet_folder).suv.max()) == pytest.approx(6.0, rel=1e-3)
         assert read_rtdose(_write(folder, "RD.x", RTDOSE), fractions=5,
                            allow_effective=True).max_gy == pytest.approx(2.0, rel=1e-4)
         assert fractions_from_rtplan(_write(folder, "RP.x", RTPLAN)) == 5
@@ -149,6 +170,18 @@ def test_fuzz_ct_series(data):
         for i, raw in enumerate(CT):
             _write(folder, f"CT{i}.dcm", bad if i == which else raw)
         result_or_input_error(lambda: load_ct_series(folder))
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_pet_series(data):
+    which = data.draw(st.integers(0, len(PET) - 1))
+    bad = data.draw(mutated(PET[which]))
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d)
+        for i, raw in enumerate(PET):
+            _write(folder, f"PT{i}.dcm", bad if i == which else raw)
+        result_or_input_error(lambda: load_pet(folder))
 
 
 @FUZZ
@@ -217,8 +250,9 @@ def test_fuzz_folder_with_only_garbage():
 def test_reader_list_is_complete():
     # a reader added to rtplan gets a fuzz case here: this list documents the coverage
     readers = {name for name in globals() if name.startswith("test_fuzz_")}
-    assert {"test_fuzz_ct_series", "test_fuzz_rtdose", "test_fuzz_rtplan_fractions",
-            "test_fuzz_rtstruct", "test_fuzz_cohort_loader", "test_fuzz_psa_loader",
+    assert {"test_fuzz_ct_series", "test_fuzz_pet_series", "test_fuzz_rtdose",
+            "test_fuzz_rtplan_fractions", "test_fuzz_rtstruct", "test_fuzz_cohort_loader",
+            "test_fuzz_psa_loader",
             "test_fuzz_json_loader"} <= readers
 
 
