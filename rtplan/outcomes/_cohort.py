@@ -557,7 +557,9 @@ def _validate_rows(
                     fields = ("(record)",)
                 msg = err.get("msg", "invalid value").removeprefix("Value error, ")
                 given = raw.get(fields[0]) if loc else None
-                got = f" (got {given!r})" if given not in (None, "") else ""
+                shown = repr(given) if not isinstance(given, str) or len(given) <= 60 else (
+                    f"{given[:20]!r}... ({len(given)} characters)")
+                got = f" (got {shown})" if given not in (None, "") else ""
                 if err.get("type") == "extra_forbidden":
                     msg = (
                         f"unknown column; known columns are {sorted(model.model_fields)}"

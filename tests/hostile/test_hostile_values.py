@@ -292,3 +292,14 @@ def test_dvh_bin_count_refused_up_front():
 def test_dvh_bad_bin_width(width):
     with pytest.raises(InvalidParameterError, match="bin width"):
         check_bin_width(width, 60.0)
+
+
+@pytest.mark.parametrize("column", ["fractions", "total_dose_gy", "os_months"])
+def test_cohort_csv_5000_digit_number_refused_in_one_short_line(tmp_path, column):
+    values = {"fractions": "5", "total_dose_gy": "37.5", "os_months": "12"}
+    values[column] = "9" * 5000
+    p = _cohort(tmp_path, HEADER + f"P1,{values['fractions']},{values['total_dose_gy']},"
+                f"{values['os_months']},1\n")
+    with pytest.raises(InputError, match=column) as exc:
+        load_cohort(p)
+    assert len(str(exc.value)) < 400 and "\n" not in str(exc.value)
