@@ -13,6 +13,7 @@ import datetime as _dt
 import math
 import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Protocol
 
 import pydicom
@@ -21,7 +22,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import ExplicitVRLittleEndian
 
 from rtplan import __version__
-from rtplan.errors import DicomError
+from rtplan.errors import DicomError, InputError
 
 __all__ = [
     "MANUFACTURER",
@@ -147,11 +148,14 @@ def read_dataset(path: str | os.PathLike[str], what: str) -> Dataset:
     >>> read_dataset(tempfile.mkdtemp() + "/RD.dcm", "RTDOSE")
     Traceback (most recent call last):
     ...
-    rtplan.errors.InputError: RTDOSE file '.../RD.dcm' does not exist: check the path
+    rtplan.errors.InputError: RTDOSE file '.../RD.dcm' does not exist: give the path ...
     """
     from rtplan._shared.jsonio import check_input_file
 
-    p = check_input_file(path, f"{what} file")  # missing, folder, FIFO, device: precise
+    p = Path(path)
+    if not p.exists() and not p.is_symlink():
+        raise InputError(f"{what} file '{p}' does not exist: give the path of the {what} file")
+    p = check_input_file(p, f"{what} file")  # folder, FIFO, device: said precisely
     try:
         try:
             return pydicom.dcmread(p)
