@@ -600,11 +600,15 @@ def load_ct_series(
     ------
     SeriesError
         No CT series, several CT series and no ``series_uid``, duplicate or missing
-        slices, inconsistent image size, pixel spacing or orientation.
+        slices, inconsistent image size, pixel spacing or orientation, or a broken
+        image file in the folder (a DICOM file that cannot be parsed, or an image
+        without SeriesInstanceUID, Rows or ImagePositionPatient: a truncated slice is
+        refused, never dropped).
     GeometryError
         Gantry tilt, oblique or non-axial orientation.
     DicomError
-        A slice misses a required attribute or its pixel data cannot be decoded.
+        A slice misses a required attribute (RescaleSlope and RescaleIntercept are
+        required; RescaleSlope 0 is refused) or its pixel data cannot be decoded.
 
     Examples
     --------

@@ -10,6 +10,7 @@ times (DecayCorrection NONE, back-computed reference times) are honoured.
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,9 +192,10 @@ def load_pet_datasets(
     ov = _overrides(overrides, override_values)
     try:
         return _volume_from(datasets, normalization, ov, reference_time_rule, sources)
-    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
-        if isinstance(exc, InputError):
-            raise
+    except InputError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError,
+            OSError, struct.error, EOFError, NotImplementedError) as exc:
         # a corrupt header element (wrong count or text where a number belongs)
         first = str(exc).splitlines()[0][:160] if str(exc) else ""
         raise DicomError(

@@ -416,7 +416,10 @@ def segment_seed(
     GeometryError
         The seed is outside the grid or inside the exclusion mask.
     InvalidParameterError
-        A level outside its domain, or a threshold at or above SUVmax.
+        A level outside its domain, a threshold at or above SUVmax, ``max_radius_mm``
+        smaller than the largest voxel spacing, a non-finite seed, or a seed in flat
+        background (local SUVmax within 10 % of the median of a 10 mm shell around
+        the radius). Below 1.5 x that background the result carries a warning.
 
     Examples
     --------

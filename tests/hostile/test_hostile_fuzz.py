@@ -34,7 +34,11 @@ from rtplan.outcomes import load_cohort, load_psa
 from rtplan.structures.rtstruct import read_rtstruct
 
 #: Examples per reader: 40 in the normal suite; set RTPLAN_FUZZ_EXAMPLES for a long run.
+#: The normal suite is derandomized (the same examples every run, no flaky CI); a long
+#: run with RTPLAN_FUZZ_EXAMPLES explores new random examples.
+_LONG = "RTPLAN_FUZZ_EXAMPLES" in os.environ
 FUZZ = settings(max_examples=int(os.environ.get("RTPLAN_FUZZ_EXAMPLES", "40")), deadline=None,
+                derandomize=not _LONG, database=None if not _LONG else settings.default.database,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
