@@ -78,7 +78,7 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
 
 def atomic_write(
     path: str | os.PathLike[str],
-    writer: Callable[[Path], None],
+    writer: Callable[[Path], object],
     *,
     overwrite: bool = False,
 ) -> Path:

@@ -480,6 +480,7 @@ def _read_rtdose(
             "the pixel data or DoseGridScaling is corrupt"
         )
     if summation in _PER_FRACTION_TYPES:
+        assert n is not None  # refused above without a fraction count
         dose *= n
     header = ds.copy()
     del header.PixelData

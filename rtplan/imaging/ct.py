@@ -876,8 +876,10 @@ def write_ct_series(
     for k, ds in enumerate(headers):
         ds.PixelData = stored[k].tobytes()
         path = folder / f"CT_{k:04d}.dcm"
-        atomic_write(path, lambda t, ds=ds: ds.save_as(t, enforce_file_format=True),
-                     overwrite=overwrite)
+        def save(t: Path, ds: Dataset = ds) -> None:
+            ds.save_as(t, enforce_file_format=True)
+
+        atomic_write(path, save, overwrite=overwrite)
         del ds.PixelData
         paths.append(str(path))
     # read back what was written: DS strings round the positions

@@ -165,7 +165,7 @@ def damico_risk(
     >>> damico_risk(5.0, 7, None) is None
     True
     """
-    levels = []
+    levels: list[str | None] = []
     if psa_ng_ml is not None:
         if not math.isfinite(float(psa_ng_ml)) or psa_ng_ml < 0:
             raise InvalidParameterError(f"PSA must be >= 0 ng/ml, got {psa_ng_ml!r}")

@@ -448,9 +448,12 @@ class Cohort(BaseModel):
         """(months, events, patient_ids) of patients with data for endpoint ``name``."""
         import numpy as np
 
-        rows = [(p.patient_id, p.endpoint(name)) for p in self.patients]
-        rows = [(pid, v) for pid, v in rows if v is not None]
-        t = np.array([v[0] for _, v in rows], dtype=float)
+        rows: list[tuple[str, tuple[float, int]]] = []
+        for p in self.patients:
+            v = p.endpoint(name)
+            if v is not None:
+                rows.append((p.patient_id, v))
+        t = np.array([v[0] for _, v in rows], dtype=np.float64)
         e = np.array([v[1] for _, v in rows], dtype=np.int64)
         return t, e, [pid for pid, _ in rows]
 
@@ -549,6 +552,7 @@ def _validate_rows(
             for err in exc.errors():
                 loc = [str(x) for x in err.get("loc", ())]
                 cause = (err.get("ctx") or {}).get("error")
+                fields: tuple[str, ...]
                 if loc:
                     fields = (loc[0],)
                 elif isinstance(cause, _FieldError):

@@ -327,5 +327,6 @@ def model_from_name(
                 + ", ".join(missing)
                 + " (--usc-alpha, --usc-d0-gy, --usc-dq-gy; Park 2008 NSCLC: 0.33, 1.25, 1.8)"
             )
+        assert alpha_per_gy is not None and d0_gy is not None and dq_gy is not None
         return USC(alpha_per_gy=alpha_per_gy, d0_gy=d0_gy, dq_gy=dq_gy)
     raise UnsupportedModelError(f"unknown model {name!r}: choose lq, lql or usc")

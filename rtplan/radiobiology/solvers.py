@@ -51,9 +51,10 @@ def _target_bed(
             f"the target dose must be a positive number of Gy (at most {MAX_DOSE_GY:g}), got "
             f"{_shown(value)}"
         )
+    assert value is not None  # checked above
     if target_bed_gy is not None:
-        return float(target_bed_gy)
-    return float(target_eqd2_gy) * float(model.bed_per_fraction(2.0, ab)) / 2.0
+        return float(value)
+    return float(value) * float(model.bed_per_fraction(2.0, ab)) / 2.0
 
 
 def dose_per_fraction_for_target(
