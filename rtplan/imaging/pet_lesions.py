@@ -780,6 +780,16 @@ def detect_candidates(
     >>> [(c.status, c.delineated_as) for c in detect_candidates(suv, g, delineated={"L1": lesion})]
     [('already_delineated', ('L1',)), ('suggestion', ())]
     """
+    try:
+        t, v = float(threshold_suv), float(min_volume_cc)
+    except (TypeError, ValueError, OverflowError):
+        t = v = math.nan
+    if not (math.isfinite(t) and t > 0 and math.isfinite(v) and v >= 0):
+        raise InvalidParameterError(
+            f"threshold_suv must be a finite SUV > 0 and min_volume_cc finite and >= 0, got "
+            f"{threshold_suv!r} and {min_volume_cc!r}: a threshold <= 0 marks the whole "
+            "volume, NaN marks nothing"
+        )
     arr = np.asarray(_check_volume(suv, grid), dtype=float)
     excl = _check_mask(exclusion_mask, grid, "exclusion mask")
     masks = {str(k): _check_mask(v, grid, f"mask of lesion {k}") for k, v in

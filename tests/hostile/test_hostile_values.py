@@ -303,3 +303,14 @@ def test_cohort_csv_5000_digit_number_refused_in_one_short_line(tmp_path, column
     with pytest.raises(InputError, match=column) as exc:
         load_cohort(p)
     assert len(str(exc.value)) < 400 and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(("threshold", "min_cc"),
+                         [(-1.0, 0.0), (0.0, 0.0), (math.nan, 0.0), (math.inf, 0.0),
+                          (3.0, math.nan), (3.0, -1.0)])
+def test_pet_candidate_threshold_refused(threshold, min_cc):
+    # was: --candidates -1 made the whole volume one candidate; nan found nothing
+    from rtplan.imaging.pet_lesions import detect_candidates
+
+    with pytest.raises(InvalidParameterError, match="threshold_suv must be a finite SUV"):
+        detect_candidates(_pet(), PET_GRID, threshold_suv=threshold, min_volume_cc=min_cc)
