@@ -181,18 +181,20 @@ def read_dataset(path: str | os.PathLike[str], what: str) -> Dataset:
     ...
     rtplan.errors.InputError: RTDOSE file '.../RD.dcm' does not exist: give the path ...
     """
+    from rtplan._shared.jsonio import check_input_file
+
     p = Path(path)
-    if not p.is_file():
-        state = "is a folder, not a file" if p.is_dir() else "does not exist"
-        raise InputError(f"{what} file '{p}' {state}: give the path of the {what} file")
+    if not p.exists() and not p.is_symlink():
+        raise InputError(f"{what} file '{p}' does not exist: give the path of the {what} file")
+    p = check_input_file(p, f"{what} file")  # folder, FIFO, device: said precisely
     try:
         try:
             return pydicom.dcmread(p)
         except InvalidDicomError:  # no preamble/file meta: the caller checks the class
             return pydicom.dcmread(p, force=True)
-    except (InvalidDicomError, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        # NotImplementedError: pydicom's "Unknown Value Representation" of a corrupt file
-        raise DicomError(f"cannot read {what} file '{p}' as DICOM: {exc}") from exc
+    except Exception as exc:  # pydicom raises many types on corrupt bytes
+        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DicomError(f"cannot read {what} file '{p}' as DICOM: {first}") from None
 
 
 # ============================================================================ writing

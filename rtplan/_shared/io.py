@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rtplan.errors import OutputError, OutputExistsError, RTPlanError
@@ -14,6 +15,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_not_input",
+    "check_outputs",
     "check_writable",
 ]
 
@@ -76,7 +78,7 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
 
 def atomic_write(
     path: str | os.PathLike[str],
-    writer: Callable[[Path], None],
+    writer: Callable[[Path], object],
     *,
     overwrite: bool = False,
 ) -> Path:
@@ -117,11 +119,119 @@ def atomic_write(
 
 
 def _output_error(dest: Path, exc: OSError) -> OutputError:
-    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return OutputError(
+            f"cannot write '{dest}': disk full (no space left on the device of "
+            f"'{dest.parent}'): free some space or choose another output path; nothing "
+            "was written"
+        )
+    if exc.errno == errno.EROFS:
+        return OutputError(
+            f"cannot write '{dest}': the file system of '{dest.parent}' is read-only: "
+            "choose another output path"
+        )
+    why = exc.strerror or str(exc).splitlines()[0]
     return OutputError(
         f"cannot write '{dest}': {why}: check that the folder '{dest.parent}' can be "
         "created and written to, or choose another output path"
     )
+
+
+def _writable_folder(folder: Path) -> Path | None:
+    """The nearest existing ancestor of ``folder`` (``folder`` itself if it exists)."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return candidate
+    return None  # pragma: no cover - "/" always exists
+
+
+def check_outputs(
+    *outputs: str | os.PathLike[str] | None,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+    overwrite: bool = False,
+    folders: Iterable[str | os.PathLike[str] | None] = (),
+) -> list[Path]:
+    """Check every output of a command before it computes anything (all or nothing).
+
+    Each output (``None`` = not requested) must not be one of ``inputs`` (nor inside an
+    input folder), must not exist unless ``overwrite``, must not be a folder, and its
+    folder must exist or be creatable and be writable. Two outputs may not be the same
+    file. ``folders`` are output folders (e.g. ``--plots DIR``): they may exist as
+    folders, but not as files. Call it first, then compute, then write each output with
+    :func:`atomic_write`: a refused output then leaves no partial result behind.
+
+    Returns
+    -------
+    list of Path
+        The requested outputs (files, then folders), in the order given.
+
+    Raises
+    ------
+    OutputError
+        An output is an input, two outputs coincide, a folder is not writable or a
+        folder output is a file.
+    OutputExistsError
+        An output exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp()
+    >>> cohort = os.path.join(d, "cohort.csv"); _ = open(cohort, "w").close()
+    >>> [p.name for p in check_outputs(os.path.join(d, "r.md"), None, inputs=[cohort])]
+    ['r.md']
+    >>> check_outputs(cohort, inputs=[cohort], overwrite=True)
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.OutputError: output '...cohort.csv' is also an input (...): rtplan never ...
+    """
+    srcs = list(inputs)
+    checked: list[Path] = []
+    seen: dict[Path, Path] = {}
+    for item in outputs:
+        if item is None:
+            continue
+        out = check_not_input(item, *srcs)
+        check_writable(out, overwrite=overwrite)
+        _check_folder_writable(out, out.parent)
+        _no_twice(out, seen)
+        checked.append(out)
+    for item in folders:
+        if item is None:
+            continue
+        out = check_not_input(item, *srcs)
+        if out.exists() and not out.is_dir():
+            raise OutputError(
+                f"output folder '{out}' is a file, not a folder: give a folder path"
+            )
+        _check_folder_writable(out, out)
+        _no_twice(out, seen)
+        checked.append(out)
+    return checked
+
+
+def _no_twice(out: Path, seen: dict[Path, Path]) -> None:
+    key = out.resolve()
+    if key in seen:
+        raise OutputError(
+            f"outputs '{seen[key]}' and '{out}' are the same file: give each output its "
+            "own path"
+        )
+    seen[key] = out
+
+
+def _check_folder_writable(out: Path, folder: Path) -> None:
+    base = _writable_folder(folder)
+    if base is None or not base.is_dir():
+        raise OutputError(
+            f"cannot write '{out}': '{base}' is a file, so the folder '{folder}' cannot be "
+            "created: choose another output path"
+        )
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"cannot write '{out}': the folder '{base}' is not writable (permission "
+            "denied): choose another output path"
+        )
 
 
 def atomic_write_text(

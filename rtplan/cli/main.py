@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -92,8 +93,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
     except OSError as exc:
         # a file-system problem (unreadable input, full disk): a message, not a traceback
-        print(f"rtplan {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        print(f"rtplan {args.command}: error: {_os_error_text(exc)}", file=sys.stderr)
+        return 2 if exc.errno in _INPUT_ERRNOS else 1
+    except (OverflowError, RecursionError, MemoryError) as exc:
+        # hostile numbers or nesting that slipped past a reader's checks: still one line
+        if isinstance(exc, OverflowError):
+            what = "a number is too large to compute with"
+        elif isinstance(exc, RecursionError):
+            what = "the input is nested too deeply"
+        else:
+            what = "the input is too large for the available memory"
+        print(f"rtplan {args.command}: error: {what} ({_first_line(exc)}): check the "
+              "input values", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        if "Exceeds the limit" in str(exc) and "integer" in str(exc):
+            # int() of a number with more than 4300 digits (sys.set_int_max_str_digits)
+            print(f"rtplan {args.command}: error: a number has more than 4300 digits: "
+                  "give a plausible value", file=sys.stderr)
+            return 2
+        raise
+
+
+#: errno values that mean "the user gave a bad path" (exit 2, like other input errors).
+_INPUT_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM,
+                 errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENAMETOOLONG}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
+
+
+def _os_error_text(exc: OSError) -> str:
+    """One line for an OSError: "disk full" for ENOSPC, never a multi-line dump."""
+    where = f" '{exc.filename}'" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full: cannot write{where}: free some space or choose another path"
+    if exc.strerror:
+        return f"{exc.strerror}{where}"
+    return _first_line(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

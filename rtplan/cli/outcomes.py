@@ -61,11 +61,22 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, validate, report, format."""
-    from rtplan._shared.io import atomic_write_text
+    from rtplan._shared.io import atomic_write_text, check_outputs
+    from rtplan._shared.optional import require_optional
     from rtplan._shared.table import format_table
     from rtplan.outcomes import load_cohort, load_lesions, load_psa, load_toxicity
+    from rtplan.outcomes._psa import check_band_percent
     from rtplan.outcomes._report import outcomes_report, report_markdown, report_tables
 
+    # every output checked (not an input, writable, not existing without --force) and
+    # every optional package present before any computation: all or nothing
+    check_outputs(args.markdown, inputs=[args.cohort, args.psa, args.toxicity, args.lesions],
+                  overwrite=args.force, folders=[args.plots])
+    check_band_percent(args.psa_band)
+    if args.cox:
+        require_optional("statsmodels", feature="--cox")
+    if args.plots:
+        require_optional("matplotlib", feature="--plots")
     cohort = load_cohort(args.cohort)
     extra = {}
     if args.psa:
@@ -78,16 +89,16 @@ def run(args: argparse.Namespace) -> int:
         cohort = cohort.model_copy(update=extra)
     rep = outcomes_report(cohort, args.by, bpfs_rule=args.bpfs_rule, band_percent=args.psa_band,
                           cox=args.cox, bpfs_death_is_event=not args.bpfs_censor_death)
-    if args.markdown:
-        atomic_write_text(args.markdown, report_markdown(rep), overwrite=args.force)
     written = []
-    if args.plots:
+    if args.plots:  # plots first: the Markdown is not left behind if they fail
         from rtplan.outcomes._plots import write_plots
 
         written = write_plots(cohort, args.plots, args.by, bpfs_rule=args.bpfs_rule,
                               band_percent=args.psa_band,
                               bpfs_death_is_event=not args.bpfs_censor_death,
                               overwrite=args.force)
+    if args.markdown:
+        atomic_write_text(args.markdown, report_markdown(rep), overwrite=args.force)
     if args.json:
         print_json(rep.model_dump(mode="json"))
         return 0

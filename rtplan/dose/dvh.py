@@ -37,13 +37,53 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DVH",
+    "MAX_DVH_BINS",
     "DVHStatistics",
+    "check_bin_width",
     "dvh_figure",
     "dvh_from_mask",
     "dvh_from_samples",
     "structure_dvhs",
     "write_dvh_plot",
 ]
+
+
+#: Most histogram bins a DVH may have (0 to the maximum dose); more is refused up front.
+MAX_DVH_BINS = 1_000_000
+
+
+def check_bin_width(bin_width_gy: float, max_dose_gy: float) -> float:
+    """Return the bin width (Gy) if the histogram up to ``max_dose_gy`` has at most
+    :data:`MAX_DVH_BINS` bins; raise :class:`InvalidParameterError` otherwise.
+
+    Call it before computing (e.g. with the dose grid's maximum) to refuse a width that
+    would exhaust memory (1e-9 Gy over 60 Gy: 6e10 bins, 480 GB).
+
+    Examples
+    --------
+    >>> check_bin_width(0.01, 60.0)
+    0.01
+    >>> check_bin_width(1e-9, 60.0)
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.InvalidParameterError: bin width 1e-09 Gy gives 6e+10 bins up to 60 Gy, ...
+    """
+    try:
+        w = float(bin_width_gy)
+        top = float(max_dose_gy)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidParameterError(
+            f"bin width must be a number of Gy, got {bin_width_gy!r}"
+        ) from None
+    if not (np.isfinite(w) and w > 0):
+        raise InvalidParameterError(f"bin width must be > 0 Gy, got {bin_width_gy!r}")
+    n = top / w if np.isfinite(top) and top > 0 else 0.0
+    if n > MAX_DVH_BINS:
+        raise InvalidParameterError(
+            f"bin width {w:g} Gy gives {n:.3g} bins up to {top:g} Gy, more than "
+            f"{MAX_DVH_BINS:,}: give a bin width of at least {top / MAX_DVH_BINS:.3g} Gy"
+        )
+    return w
 
 
 class DVHStatistics(BaseModel):
@@ -181,10 +221,8 @@ class DVH:
         return edges, vol
 
     def _edges(self, bin_width_gy: float) -> NDArray[np.float64]:
-        w = float(bin_width_gy)
-        if not w > 0:
-            raise InvalidParameterError(f"bin width must be > 0 Gy, got {bin_width_gy!r}")
         top = self.max_gy if self.dose_gy.size else 0.0
+        w = check_bin_width(bin_width_gy, top)
         return np.arange(int(np.floor(top / w)) + 2, dtype=np.float64) * w
 
     def statistics(self) -> DVHStatistics:

@@ -15,9 +15,12 @@ unsigned pixel data and writes atomically.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import os
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +34,13 @@ from pydicom.uid import ImplicitVRLittleEndian, RTDoseStorage, RTPlanStorage, ge
 from rtplan import __version__
 from rtplan._shared.dicom import ds_strings, format_ds, read_dataset
 from rtplan._shared.io import atomic_write
-from rtplan.errors import DicomError, GeometryError, GridMismatchError, InvalidParameterError
+from rtplan.errors import (
+    DicomError,
+    GeometryError,
+    GridMismatchError,
+    InputError,
+    InvalidParameterError,
+)
 from rtplan.imaging.grid import Grid
 
 __all__ = [
@@ -46,6 +55,8 @@ __all__ = [
 _TOTAL_TYPES = ("PLAN",)
 #: ... and the one that holds the dose of a single fraction.
 _PER_FRACTION_TYPES = ("FRACTION",)
+#: Largest NumberOfFractionsPlanned accepted.
+_MAX_FRACTIONS = 10000
 #: Largest pixel value for BitsAllocated 16 and 32 (unsigned).
 _UINT_MAX = {16: 65535, 32: 4294967295}
 _GFOV_TOL_MM = 1e-3
@@ -128,6 +139,23 @@ class DoseGrid:
 
 
 # ============================================================================ reading
+@contextlib.contextmanager
+def _corrupt_as_dicom_error(where: str) -> Iterator[None]:
+    """Turn the errors pydicom raises while parsing a corrupt element lazily (struct
+    errors, "No tag to read", bad numbers) into one-line :class:`DicomError`."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError,
+            IndexError, EOFError, OverflowError, NotImplementedError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DicomError(
+            f"{where} is truncated or corrupt ({type(exc).__name__}: {first}): export it "
+            "again"
+        ) from None
+
+
 def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | None = None) -> int:
     """NumberOfFractionsPlanned (300A,0078) of an RTPLAN's fraction group.
 
@@ -156,6 +184,11 @@ def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | No
     """
     p = Path(path)
     ds = read_dataset(p, "RTPLAN")
+    with _corrupt_as_dicom_error(f"RTPLAN '{p}'"):
+        return _fractions_from(ds, p, fraction_group)
+
+
+def _fractions_from(ds: Dataset, p: Path, fraction_group: int | None) -> int:
     if ds.get("Modality") != "RTPLAN" and ds.get("SOPClassUID") != RTPlanStorage:
         raise DicomError(
             f"'{p}' is not an RTPLAN (Modality {ds.get('Modality')!r}): give the plan file"
@@ -164,7 +197,8 @@ def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | No
     if not groups:
         raise DicomError(f"RTPLAN '{p}' has no FractionGroupSequence: give --fractions")
     if fraction_group is not None:
-        groups = [g for g in groups if int(g.get("FractionGroupNumber", -1)) == fraction_group]
+        groups = [g for g in groups if str(g.get("FractionGroupNumber", "")).strip()
+                  == str(fraction_group)]
         if not groups:
             raise DicomError(f"RTPLAN '{p}' has no fraction group {fraction_group}")
     elif len(groups) > 1:
@@ -174,11 +208,16 @@ def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | No
             "(fraction_group=...) or give the number of fractions"
         )
     n = groups[0].get("NumberOfFractionsPlanned")
-    if n is None or int(n) < 1:
+    try:
+        count = int(n) if n is not None else 0
+    except (TypeError, ValueError, OverflowError):
+        count = 0
+    if not 1 <= count <= _MAX_FRACTIONS:
         raise DicomError(
-            f"RTPLAN '{p}': NumberOfFractionsPlanned is {n!r}: give the number of fractions"
+            f"RTPLAN '{p}': NumberOfFractionsPlanned is {n!r}, not a whole number from 1 to "
+            f"{_MAX_FRACTIONS}: give the number of fractions"
         )
-    return int(n)
+    return count
 
 
 def _check_plan_matches(ds: Dataset, plan_path: Path, where: str) -> None:
@@ -208,10 +247,35 @@ def _grid_from(ds: Dataset, where: str) -> Grid:
         iop = np.asarray(ds.ImageOrientationPatient, dtype=float)
         spacing = [float(v) for v in ds.PixelSpacing]
         rows, cols = int(ds.Rows), int(ds.Columns)
-    except (AttributeError, TypeError, ValueError) as exc:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, TypeError, ValueError, OverflowError) as exc:
         raise DicomError(f"{where}: missing or bad image plane attribute ({exc})") from exc
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if ipp.shape != (3,) or iop.shape != (6,) or len(spacing) != 2:
+        raise DicomError(
+            f"{where}: ImagePositionPatient needs 3 values, ImageOrientationPatient 6 and "
+            f"PixelSpacing 2; got {ipp.size}, {iop.size} and {len(spacing)}: the header "
+            "is corrupt"
+        )
+    if not (np.all(np.isfinite(ipp)) and np.all(np.isfinite(iop))
+            and np.all(np.isfinite(spacing)) and min(spacing) > 0):
+        raise DicomError(
+            f"{where}: ImagePositionPatient {ipp.tolist()}, ImageOrientationPatient "
+            f"{iop.tolist()} or PixelSpacing {spacing} is not finite (or spacing <= 0)"
+        )
+    if rows < 1 or cols < 1 or frames < 1:
+        raise DicomError(
+            f"{where}: Rows {rows}, Columns {cols}, NumberOfFrames {frames}: each must be >= 1"
+        )
     row_dir, col_dir = iop[:3], iop[3:]  # along a row (column index), along a column
+    if not (
+        np.isclose(np.linalg.norm(row_dir), 1, atol=1e-3)
+        and np.isclose(np.linalg.norm(col_dir), 1, atol=1e-3)
+        and abs(float(row_dir @ col_dir)) < 1e-3
+    ):
+        raise GeometryError(
+            f"{where}: ImageOrientationPatient {iop.tolist()} is not two orthogonal unit "
+            "vectors: the header is corrupt"
+        )
     normal = np.cross(row_dir, col_dir)
     gfov = ds.get("GridFrameOffsetVector")
     if gfov is None:
@@ -219,7 +283,14 @@ def _grid_from(ds: Dataset, where: str) -> Grid:
             raise DicomError(f"{where}: {frames} frames but no GridFrameOffsetVector")
         offsets = np.zeros(1)
     else:
-        offsets = np.asarray(gfov, dtype=float).reshape(-1)
+        try:
+            offsets = np.asarray(gfov, dtype=float).reshape(-1)
+        except (TypeError, ValueError, OverflowError):
+            raise DicomError(
+                f"{where}: GridFrameOffsetVector is not a list of numbers ({gfov!r})"
+            ) from None
+        if not np.all(np.isfinite(offsets)):
+            raise DicomError(f"{where}: GridFrameOffsetVector holds NaN or infinite values")
         if offsets.size != frames:
             raise DicomError(
                 f"{where}: GridFrameOffsetVector has {offsets.size} values for "
@@ -314,6 +385,19 @@ def read_rtdose(
     p = Path(path)
     ds = read_dataset(p, "RTDOSE")
     where = f"RTDOSE '{p}'"
+    with _corrupt_as_dicom_error(where):
+        return _read_rtdose(ds, p, where, fractions, rtplan, allow_effective, convert_cgy)
+
+
+def _read_rtdose(
+    ds: Dataset,
+    p: Path,
+    where: str,
+    fractions: int | None,
+    rtplan: str | os.PathLike[str] | None,
+    allow_effective: bool,
+    convert_cgy: bool,
+) -> DoseGrid:
     if ds.get("Modality") != "RTDOSE" and ds.get("SOPClassUID") != RTDoseStorage:
         raise DicomError(
             f"'{p}' is not an RTDOSE (Modality {ds.get('Modality')!r}, SOPClassUID "
@@ -375,16 +459,29 @@ def read_rtdose(
         )
 
     grid = _grid_from(ds, where)
+    scaling = _dose_grid_scaling(ds, where)
+    _check_pixel_header(ds, grid, where)
     try:
         pixels = ds.pixel_array
     except Exception as exc:
-        raise DicomError(f"{where}: cannot decode the pixel data ({exc})") from exc
-    pixels = np.asarray(pixels).reshape(grid.shape)
-    if "DoseGridScaling" not in ds:
-        raise DicomError(f"{where}: DoseGridScaling (3004,000E) is missing")
-    scaling = float(ds.DoseGridScaling)
+        raise DicomError(f"{where}: cannot decode the pixel data ({exc})") from None
+    pixels = np.asarray(pixels)
+    if pixels.size != int(np.prod(grid.shape)):
+        raise DicomError(
+            f"{where}: the pixel data hold {pixels.size} values but NumberOfFrames x Rows x "
+            f"Columns is {' x '.join(map(str, grid.shape))}: the file is inconsistent"
+        )
+    pixels = pixels.reshape(grid.shape)
     dose = pixels.astype(np.float64) * (scaling * unit_factor)
-    if summation in _PER_FRACTION_TYPES and n is not None:  # n is None raised above
+    if not np.all(np.isfinite(dose)):
+        raise DicomError(f"{where}: the dose grid holds NaN or infinite values")
+    if dose.size and float(dose.min()) < 0:
+        raise DicomError(
+            f"{where}: the dose grid holds negative doses (min {float(dose.min()):g} Gy): "
+            "the pixel data or DoseGridScaling is corrupt"
+        )
+    if summation in _PER_FRACTION_TYPES:
+        assert n is not None  # refused above without a fraction count
         dose *= n
     header = ds.copy()
     del header.PixelData
@@ -400,6 +497,54 @@ def read_rtdose(
         source=str(p),
         dataset=header,
     )
+
+
+def _dose_grid_scaling(ds: Dataset, where: str) -> float:
+    """DoseGridScaling (3004,000E): present, finite and > 0 (0 would give a zero grid)."""
+    if "DoseGridScaling" not in ds:
+        raise DicomError(f"{where}: DoseGridScaling (3004,000E) is missing")
+    raw = ds.get("DoseGridScaling")
+    try:
+        scaling = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        scaling = float("nan")
+    if not (np.isfinite(scaling) and scaling > 0):
+        raise DicomError(
+            f"{where}: DoseGridScaling (3004,000E) is {raw!r}; it must be a positive "
+            "number (0 would make every dose 0 Gy): the file is corrupt"
+        )
+    return scaling
+
+
+def _check_pixel_header(ds: Dataset, grid: Grid, where: str) -> None:
+    """Refuse pixel data whose size does not match the header before decoding it."""
+    try:
+        bits = int(ds.get("BitsAllocated", 0) or 0)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    except (TypeError, ValueError, OverflowError):
+        raise DicomError(
+            f"{where}: BitsAllocated {ds.get('BitsAllocated')!r} or SamplesPerPixel "
+            f"{ds.get('SamplesPerPixel')!r} is not a whole number"
+        ) from None
+    if bits not in (16, 32) or samples != 1:
+        raise DicomError(
+            f"{where}: BitsAllocated {bits} and SamplesPerPixel {samples}: RTDOSE needs "
+            "16 or 32 bits and 1 sample per pixel"
+        )
+    tsyntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if tsyntax is not None and getattr(tsyntax, "is_compressed", False):
+        return  # compressed: the decoder checks the size
+    expected = int(np.prod(grid.shape)) * bits // 8
+    try:
+        actual = len(ds.PixelData)
+    except Exception:
+        raise DicomError(f"{where}: the pixel data cannot be read") from None
+    if actual not in (expected, expected + 1):
+        raise DicomError(
+            f"{where}: the pixel data hold {actual} bytes but NumberOfFrames x Rows x "
+            f"Columns ({' x '.join(map(str, grid.shape))}) at BitsAllocated {bits} needs "
+            f"{expected}: the header or the pixel data is wrong"
+        )
 
 
 # ============================================================================ writing

@@ -13,12 +13,14 @@ valid CT Image series (new UIDs, every type 1 and 2 attribute).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import os
 import re
+import struct
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,6 @@ import pydicom
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import CTImageStorage, generate_uid
 
 from rtplan._shared.dicom import (
@@ -197,24 +198,87 @@ class CTSeries:
 
 
 # ----------------------------------------------------------------------------- reading
-def _scan(folder: Path, recursive: bool) -> dict[str, list[tuple[Path, Dataset]]]:
-    """Headers of the DICOM files of ``folder``, grouped by SeriesInstanceUID."""
+#: SOP classes of single-image objects a CT folder may hold (broken ones are refused).
+_IMAGE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2",  # CT Image Storage
+    "1.2.840.10008.5.1.4.1.1.128",  # PET Image Storage
+    "1.2.840.10008.5.1.4.1.1.4",  # MR Image Storage
+}
+
+
+@contextlib.contextmanager
+def _corrupt_as_dicom_error(where: str) -> Iterator[None]:
+    """Turn the errors pydicom raises while parsing a corrupt element lazily (unknown
+    VR, "No tag to read", struct errors, bad numbers) into one-line DicomErrors."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError,
+            IndexError, EOFError, OverflowError, NotImplementedError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DicomError(
+            f"{where} is truncated or corrupt ({type(exc).__name__}: {first}): repair or "
+            "re-export the series, or remove the file"
+        ) from None
+
+
+def _has_dicom_magic(p: Path) -> bool:
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return head[128:132] == b"DICM"
+
+
+def _scan_all(
+    folder: Path, recursive: bool
+) -> tuple[dict[str, list[tuple[Path, Dataset]]], list[tuple[Path, str, str]]]:
+    """Headers of the image files of ``folder`` grouped by SeriesInstanceUID, and the
+    broken image files: (path, reason, SeriesInstanceUID or "")."""
     if not folder.is_dir():
-        raise InputError(f"CT folder '{folder}' does not exist or is not a folder")
-    files = sorted(folder.rglob("*") if recursive else folder.iterdir())
+        state = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"CT folder '{folder}' {state}: give the folder of the CT series")
+    try:
+        files = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    except OSError as exc:
+        raise InputError(f"CT folder '{folder}' cannot be listed: {exc.strerror or exc}") from None
     groups: dict[str, list[tuple[Path, Dataset]]] = defaultdict(list)
+    broken: list[tuple[Path, str, str]] = []
     for p in files:
         if not p.is_file() or p.name.startswith("."):
             continue
         try:
             ds = pydicom.dcmread(p, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError):
+        except Exception as exc:  # pydicom raises many types on bad bytes
+            if _has_dicom_magic(p):  # a DICOM file that cannot be parsed: truncated?
+                broken.append((p, f"cannot be parsed ({type(exc).__name__})", ""))
             continue  # not a DICOM file (README, licence, ...)
-        uid = str(ds.get("SeriesInstanceUID", "") or "")
-        if not uid or "Rows" not in ds or "ImagePositionPatient" not in ds:
-            continue  # not an image (RTSTRUCT, RTPLAN, ...) or no series
-        groups[uid].append((p, ds))
-    return groups
+        try:
+            uid = str(ds.get("SeriesInstanceUID", "") or "")
+            sop_class = str(
+                getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "")
+                or ds.get("SOPClassUID", "")
+                or ""
+            )
+            is_image = "Rows" in ds and "ImagePositionPatient" in ds
+        except Exception as exc:  # pydicom raises many types on bad bytes
+            broken.append((p, f"holds an unreadable header ({type(exc).__name__})", ""))
+            continue
+        if uid and is_image:
+            groups[uid].append((p, ds))
+        elif sop_class in _IMAGE_SOP_CLASSES:
+            missing = [k for k in ("SeriesInstanceUID", "Rows", "ImagePositionPatient")
+                       if k not in ds or not ds.get(k)]
+            broken.append((p, f"is an image without {', '.join(missing)} (truncated?)", uid))
+        # else: not an image (RTSTRUCT, RTPLAN, ...) or no series
+    return groups, broken
+
+
+def _scan(folder: Path, recursive: bool) -> dict[str, list[tuple[Path, Dataset]]]:
+    """Headers of the DICOM image files of ``folder``, grouped by SeriesInstanceUID."""
+    return _scan_all(folder, recursive)[0]
 
 
 def _summary(uid: str, items: list[tuple[Path, Dataset]]) -> SeriesSummary:
@@ -309,7 +373,10 @@ def _check_same(items: list[tuple[Path, Dataset]], keyword: str, what: str) -> N
     found: dict[str, list[str]] = defaultdict(list)
     for p, ds in items:
         v = ds.get(keyword)
-        key = str([float(x) for x in v]) if keyword in ("PixelSpacing",) else str(v)
+        try:
+            key = str([float(x) for x in v]) if keyword in ("PixelSpacing",) else str(v)
+        except (TypeError, ValueError, OverflowError):
+            key = f"missing or unreadable ({v!r})"
         found[key].append(p.name)
     if len(found) > 1:
         listing = "; ".join(
@@ -405,7 +472,8 @@ def _geometry(
         if slice_spacing <= 0:
             slice_spacing = 1.0
     grid = Grid(
-        shape=(len(items), int(first.Rows), int(first.Columns)),
+        shape=(len(items), _int(first, "Rows", 0, first_path),
+               _int(first, "Columns", 0, first_path)),
         origin_mm=ipps[0],
         spacing_mm=(slice_spacing, float(spacing_rc[0]), float(spacing_rc[1])),
         direction=np.stack([normal, col_cos, row_cos]),
@@ -461,12 +529,46 @@ def _series_from(
     )
 
 
-def _rescale(ds: Dataset, path: Path) -> tuple[float, float]:
+def _int(ds: Dataset, keyword: str, default: int, path: Path) -> int:
     try:
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    except (TypeError, ValueError) as exc:
-        raise DicomError(f"'{path.name}': unreadable RescaleSlope/RescaleIntercept") from exc
+        value = ds.get(keyword, default)
+        return default if value in (None, "") else int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DicomError(
+            f"'{path.name}': {keyword} must be a whole number, got {ds.get(keyword)!r}"
+        ) from None
+
+
+def _rescale(ds: Dataset, path: Path) -> tuple[float, float]:
+    """RescaleSlope and RescaleIntercept of a CT slice (type 1 in the CT Image module).
+
+    Missing values are refused, not defaulted to 1 and 0: raw stored values of
+    0..4095 read as HU would make air look like soft tissue (an External of twice the
+    body volume).
+    """
+    values = []
+    for keyword in ("RescaleSlope", "RescaleIntercept"):
+        raw = ds.get(keyword)
+        if raw is None or str(raw).strip() == "":
+            raise DicomError(
+                f"'{path.name}': {keyword} (0028,{'1053' if 'Slope' in keyword else '1052'}) "
+                "is missing: the CT Image module requires it to turn stored values into "
+                "HU; without it the HU (and the body outline) would be wrong. Export the "
+                "CT with its rescale attributes"
+            )
+        try:
+            value = float(raw)
+        except (TypeError, ValueError, OverflowError):
+            value = float("nan")
+        if not np.isfinite(value):
+            raise DicomError(f"'{path.name}': {keyword} must be a finite number, got {raw!r}")
+        values.append(value)
+    slope, intercept = values
+    if slope == 0:
+        raise DicomError(
+            f"'{path.name}': RescaleSlope is 0, which would make every voxel "
+            f"{intercept:g} HU: the header is corrupt"
+        )
     return slope, intercept
 
 
@@ -498,11 +600,15 @@ def load_ct_series(
     ------
     SeriesError
         No CT series, several CT series and no ``series_uid``, duplicate or missing
-        slices, inconsistent image size, pixel spacing or orientation.
+        slices, inconsistent image size, pixel spacing or orientation, or a broken
+        image file in the folder (a DICOM file that cannot be parsed, or an image
+        without SeriesInstanceUID, Rows or ImagePositionPatient: a truncated slice is
+        refused, never dropped).
     GeometryError
         Gantry tilt, oblique or non-axial orientation.
     DicomError
-        A slice misses a required attribute or its pixel data cannot be decoded.
+        A slice misses a required attribute (RescaleSlope and RescaleIntercept are
+        required; RescaleSlope 0 is refused) or its pixel data cannot be decoded.
 
     Examples
     --------
@@ -516,7 +622,17 @@ def load_ct_series(
     ((3, 4, 5), 40, (2.5, 1.0, 1.0))
     """
     folder = Path(folder)
-    groups = _scan(folder, recursive)
+    groups, broken = _scan_all(folder, recursive)
+    with _corrupt_as_dicom_error(f"a CT file in '{folder}'"):
+        return _load_series(folder, groups, broken, series_uid)
+
+
+def _load_series(
+    folder: Path,
+    groups: dict[str, list[tuple[Path, Dataset]]],
+    broken: list[tuple[Path, str, str]],
+    series_uid: str | None,
+) -> CTSeries:
     summaries = {uid: _summary(uid, items) for uid, items in groups.items()}
     found = "; ".join(str(s) for s in summaries.values()) or "no image series"
     if series_uid is not None:
@@ -539,9 +655,17 @@ def load_ct_series(
         chosen = ct_uids[0]
     if summaries[chosen].modality != "CT":
         raise SeriesError(f"series {summaries[chosen]} is not a CT series")
+    bad = [(p, why) for p, why, uid in broken if uid in ("", chosen)]
+    if bad:
+        listing = "; ".join(f"'{p.name}' {why}" for p, why in bad[:5])
+        raise SeriesError(
+            f"{len(bad)} broken DICOM image file(s) in '{folder}': {listing}: a slice of "
+            "the series may be missing; repair or re-export the series, or remove the "
+            "broken files"
+        )
     items = groups[chosen]
     for p, ds in items:
-        if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        if _int(ds, "NumberOfFrames", 1, p) > 1:
             raise DicomError(
                 f"'{p.name}' is a multi-frame image; only single-frame CT Image Storage "
                 "series are supported"
@@ -627,6 +751,11 @@ def ct_series_from_datasets(datasets: Sequence[Dataset]) -> CTSeries:
         listing = "; ".join(str(_summary(u, it)) for u, it in sorted(groups.items()))
         raise SeriesError(f"the slices belong to {len(groups)} series: {listing}: pass one")
     ((uid, items),) = groups.items()
+    with _corrupt_as_dicom_error("a CT slice dataset"):
+        return _series_of(uid, items)
+
+
+def _series_of(uid: str, items: list[tuple[Path, Dataset]]) -> CTSeries:
     summary = _summary(uid, items)
     if summary.modality != "CT":
         raise SeriesError(f"series {summary} is not a CT series")
@@ -747,8 +876,10 @@ def write_ct_series(
     for k, ds in enumerate(headers):
         ds.PixelData = stored[k].tobytes()
         path = folder / f"CT_{k:04d}.dcm"
-        atomic_write(path, lambda t, ds=ds: ds.save_as(t, enforce_file_format=True),
-                     overwrite=overwrite)
+        def save(t: Path, ds: Dataset = ds) -> None:
+            ds.save_as(t, enforce_file_format=True)
+
+        atomic_write(path, save, overwrite=overwrite)
         del ds.PixelData
         paths.append(str(path))
     # read back what was written: DS strings round the positions

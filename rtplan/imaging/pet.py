@@ -10,6 +10,7 @@ times (DecayCorrection NONE, back-computed reference times) are honoured.
 from __future__ import annotations
 
 import datetime as dt
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ from typing import Any
 import numpy as np
 import pydicom
 from numpy.typing import NDArray
-from pydicom.errors import InvalidDicomError
 
+from rtplan._shared.jsonio import check_input_file
 from rtplan.errors import DicomError, GeometryError, InputError, SeriesError
 from rtplan.imaging._dicom_time import parse_da, parse_tm
 from rtplan.imaging.grid import Grid
@@ -90,20 +91,41 @@ class PETVolume:
         return tuple(seen)
 
 
+def _has_dicom_magic(p: Path) -> bool:
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(132)[128:132] == b"DICM"
+    except OSError:
+        return False
+
+
 def _read_folder(folder: Path) -> list[tuple[Path, Any]]:
     if not folder.exists():
         raise InputError(f"PET folder {str(folder)!r} does not exist: give the series folder")
+    if not folder.is_dir():
+        check_input_file(folder, "PET file")  # a FIFO or a device: said precisely
     files = [folder] if folder.is_file() else sorted(
         p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
     )
     out = []
+    broken = []
     for p in files:
         try:
             ds = pydicom.dcmread(p)
-        except (InvalidDicomError, OSError):
-            continue
-        if str(getattr(ds, "Modality", "")).upper() == "PT" and "PixelData" in ds:
+            is_pet = str(getattr(ds, "Modality", "")).upper() == "PT" and "PixelData" in ds
+        except Exception as exc:  # pydicom raises many types on bad bytes
+            if _has_dicom_magic(p):  # a DICOM file that cannot be parsed: truncated?
+                broken.append(f"'{p.name}' ({type(exc).__name__})")
+            continue  # not a DICOM file
+        if is_pet:
             out.append((p, ds))
+        elif str(getattr(ds, "Modality", "")).upper() == "PT":
+            broken.append(f"'{p.name}' (no pixel data)")
+    if broken:
+        raise DicomError(
+            f"{len(broken)} broken DICOM file(s) in {str(folder)!r}: {', '.join(broken[:5])}: "
+            "a slice may be missing; repair or re-export the series, or remove them"
+        )
     if not out:
         raise DicomError(
             f"no PET image (Modality PT with pixel data) found in {str(folder)!r}: give the "
@@ -168,6 +190,27 @@ def load_pet_datasets(
     if not datasets:
         raise DicomError("no PET datasets given")
     ov = _overrides(overrides, override_values)
+    try:
+        return _volume_from(datasets, normalization, ov, reference_time_rule, sources)
+    except InputError:
+        raise
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError,
+            OSError, struct.error, EOFError, NotImplementedError) as exc:
+        # a corrupt header element (wrong count or text where a number belongs)
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DicomError(
+            f"a PET slice has a corrupt or incomplete header ({type(exc).__name__}: "
+            f"{first}): export the series again"
+        ) from None
+
+
+def _volume_from(
+    datasets: Sequence[Any],
+    normalization: SUVNormalization | str,
+    ov: SUVOverrides,
+    reference_time_rule: ReferenceTimeRule | str,
+    sources: Sequence[str],
+) -> PETVolume:
     srcs = list(sources) if sources else [""] * len(datasets)
     uids = {str(getattr(ds, "SeriesInstanceUID", "")) for ds in datasets}
     if len(uids) > 1:

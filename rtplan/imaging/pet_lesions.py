@@ -92,6 +92,11 @@ CANDIDATE_SUV = 3.0
 OLIGOMETASTATIC_MAX = 5
 #: Volume of the SUVpeak sphere (ml).
 SUVPEAK_VOLUME_ML = 1.0
+#: A local SUVmax at most this multiple of the surrounding background is flat background
+#: (no lesion): refused.
+_FLAT_CONTRAST = 1.1
+#: Below this multiple of the surrounding background a lesion is doubtful: a warning.
+_LOW_CONTRAST = 1.5
 _BACKGROUND_SHELL_MM = 10.0
 
 
@@ -115,6 +120,8 @@ class SeedSegmentation:
         True when the component reaches ``max_radius_mm``: it was cut by the radius.
     excluded_voxels
         Voxels above threshold removed because they were in the exclusion mask.
+    warnings
+        Suspicious but usable results (e.g. a lesion barely above its background).
     """
 
     mask: NDArray[np.bool_]
@@ -124,6 +131,7 @@ class SeedSegmentation:
     background_suv: float | None
     touches_radius: bool
     excluded_voxels: int
+    warnings: tuple[str, ...] = ()
 
 
 class LesionMeasures(BaseModel):
@@ -299,7 +307,10 @@ def segment_seed(
     GeometryError
         The seed is outside the grid or inside the exclusion mask.
     InvalidParameterError
-        A level outside its domain, or a threshold at or above SUVmax.
+        A level outside its domain, a threshold at or above SUVmax, ``max_radius_mm``
+        smaller than the largest voxel spacing, a non-finite seed, or a seed in flat
+        background (local SUVmax within 10 % of the median of a 10 mm shell around
+        the radius). Below 1.5 x that background the result carries a warning.
 
     Examples
     --------
@@ -324,11 +335,30 @@ def segment_seed(
         raise InvalidParameterError(
             f"{method.value} level must be a fraction in (0, 1), got {level}: e.g. 0.4 for 40 %"
         )
-    if not level > 0 or not max_radius_mm > 0:
+    if not (np.isfinite(level) and level > 0) or not (
+        np.isfinite(max_radius_mm) and max_radius_mm > 0
+    ):
         raise InvalidParameterError(
-            f"level and max_radius_mm must be > 0, got {level} and {max_radius_mm}"
+            f"level and max_radius_mm must be finite and > 0, got {level} and {max_radius_mm}"
         )
-    point = np.asarray(point_mm, dtype=float).reshape(3)
+    largest_step = float(max(grid.spacing_mm))
+    if max_radius_mm < largest_step:
+        raise InvalidParameterError(
+            f"max_radius_mm {max_radius_mm:g} mm is smaller than the PET voxel "
+            f"({largest_step:g} mm): the lesion would be cut to a voxel or two; give at "
+            f"least {largest_step:g} mm (default 25 mm)"
+        )
+    try:
+        point = np.asarray(point_mm, dtype=float).reshape(3)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            f"seed point_mm must be 3 numbers (LPS mm), got {point_mm!r}"
+        ) from None
+    if not np.all(np.isfinite(point)):
+        raise InvalidParameterError(
+            f"seed point_mm {point.tolist()} holds NaN or infinite values: give 3 finite "
+            "numbers (LPS mm)"
+        )
     idx = np.rint(grid.world_to_index(point)).astype(int)
     if np.any(idx < 0) or np.any(idx >= np.asarray(grid.shape)):
         raise GeometryError(
@@ -347,9 +377,42 @@ def segment_seed(
     sub_excl = excl[box] if excl is not None else np.zeros(sub.shape, bool)
     inside = (dist <= max_radius_mm) & ~sub_excl
     local_seed = tuple(int(s - b.start) for s, b in zip(seed, box, strict=True))
+    inside[local_seed] = True  # the voxel holding the seed always counts
     peak = _hill_climb(sub, inside, local_seed)  # type: ignore[arg-type]
     suv_max = float(sub[peak])
+    if not np.isfinite(suv_max):
+        raise InvalidParameterError(
+            f"the SUV at the seed's local maximum is {suv_max}: the PET holds NaN or "
+            "infinite values there"
+        )
+    shell = (dist > max_radius_mm) & (dist <= outer) & ~sub_excl
+    if not shell.any():  # percent_max/absolute: a 10 mm shell for the contrast check
+        ring_box = _box(grid, seed, max_radius_mm + _BACKGROUND_SHELL_MM)
+        ring_dist = _distances_mm(grid, ring_box, point)
+        ring_excl = excl[ring_box] if excl is not None else np.zeros(ring_dist.shape, bool)
+        ring_sel = (ring_dist > max_radius_mm) & (
+            ring_dist <= max_radius_mm + _BACKGROUND_SHELL_MM) & ~ring_excl
+        shell_values = np.asarray(arr[ring_box], dtype=float)[ring_sel]
+    else:
+        shell_values = sub[shell]
+    local_bg = float(np.median(shell_values)) if shell_values.size else None
 
+    warnings: list[str] = []
+    if local_bg is not None and local_bg > 0:
+        contrast = suv_max / local_bg
+        if contrast <= _FLAT_CONTRAST:
+            raise InvalidParameterError(
+                f"the seed {point.tolist()} mm is in flat background: its local SUVmax "
+                f"{suv_max:.3g} is within {100 * (_FLAT_CONTRAST - 1):.0f} % of the "
+                f"surrounding background {local_bg:.3g} SUV (median of a "
+                f"{_BACKGROUND_SHELL_MM:g} mm shell): the seed is not in a hot lesion; "
+                "check the seed coordinates"
+            )
+        if contrast < _LOW_CONTRAST:
+            warnings.append(
+                f"SUVmax {suv_max:.3g} is only {contrast:.2f} x the surrounding background "
+                f"{local_bg:.3g}: a doubtful lesion; check the seed"
+            )
     bg = None
     if method is SegmentationMethod.PERCENT_MAX:
         threshold = level * suv_max
@@ -357,13 +420,12 @@ def segment_seed(
         threshold = float(level)
     else:
         if background_suv is None:
-            shell = (dist > max_radius_mm) & (dist <= outer) & ~sub_excl
-            if not shell.any():
+            if local_bg is None:
                 raise GeometryError(
                     "no background voxels around the seed (the volume ends within "
                     f"{outer:g} mm): give background_suv"
                 )
-            bg = float(np.median(sub[shell]))
+            bg = local_bg
         else:
             bg = float(background_suv)
         threshold = bg + level * (suv_max - bg)
@@ -375,6 +437,11 @@ def segment_seed(
     above = sub >= threshold
     candidate = above & inside
     labels, _ = ndimage.label(candidate)  # 6-connectivity (faces)
+    if labels[peak] == 0:  # pragma: no cover - the peak is inside and above threshold
+        raise InvalidParameterError(
+            f"no voxel at or above the threshold {threshold:.3g} SUV holds the seed "
+            f"{point.tolist()} mm: check the seed and max_radius_mm"
+        )
     comp = labels == labels[peak]
     excluded = int(np.count_nonzero(above & (dist <= max_radius_mm) & sub_excl))
     # touching the radius: a component voxel with an above-threshold neighbour outside it
@@ -389,6 +456,7 @@ def segment_seed(
         background_suv=bg,
         touches_radius=bool(ring.any()),
         excluded_voxels=excluded,
+        warnings=tuple(warnings),
     )
 
 
@@ -603,6 +671,16 @@ def detect_candidates(
     >>> [(c.status, c.delineated_as) for c in detect_candidates(suv, g, delineated={"L1": lesion})]
     [('already_delineated', ('L1',)), ('suggestion', ())]
     """
+    try:
+        t, v = float(threshold_suv), float(min_volume_cc)
+    except (TypeError, ValueError, OverflowError):
+        t = v = math.nan
+    if not (math.isfinite(t) and t > 0 and math.isfinite(v) and v >= 0):
+        raise InvalidParameterError(
+            f"threshold_suv must be a finite SUV > 0 and min_volume_cc finite and >= 0, got "
+            f"{threshold_suv!r} and {min_volume_cc!r}: a threshold <= 0 marks the whole "
+            "volume, NaN marks nothing"
+        )
     arr = np.asarray(_check_volume(suv, grid), dtype=float)
     excl = _check_mask(exclusion_mask, grid, "exclusion mask")
     masks = {str(k): _check_mask(v, grid, f"mask of lesion {k}") for k, v in
@@ -766,6 +844,8 @@ def measure_pet_lesions(
     Returns
     -------
     PETLesionReport
+        Two ``pet_seed`` lesions that climb to the same peak voxel are the same lesion:
+        the later one gets a warning and is counted once for the oligometastatic check.
 
     Examples
     --------
@@ -788,6 +868,8 @@ def measure_pet_lesions(
         lesions = apply_default_preset(lesions, default_preset)
     results = []
     masks: dict[str, NDArray[np.bool_]] = {}
+    peaks: dict[str, tuple[int, int, int]] = {}
+    duplicates: set[str] = set()
     for lesion, label in zip(lesions, labels, strict=True):
         src = lesion.source
         if not isinstance(src, PETSeedSource):
@@ -811,6 +893,22 @@ def measure_pet_lesions(
             )
         if seg.excluded_voxels:
             warnings.append(f"{seg.excluded_voxels} hot voxels left out by the exclusion mask")
+        warnings.extend(seg.warnings)
+        same = [other for other, pk in peaks.items() if pk == seg.peak_index]
+        overlap = [other for other, om in masks.items()
+                   if other != lesion.id and other not in same and np.any(om & seg.mask)]
+        if same:
+            duplicates.add(lesion.id)
+            warnings.append(
+                f"reaches the same hot spot as lesion {same[0]!r} (peak voxel "
+                f"{list(seg.peak_index)}): the same lesion, counted once for the "
+                "oligometastatic check; remove the duplicate or correct its seed"
+            )
+        if overlap:
+            warnings.append(
+                f"overlaps lesion(s) {overlap}: check that they are different lesions"
+            )
+        peaks[lesion.id] = seg.peak_index
         results.append(PETLesionResult(
             id=lesion.id, site=lesion.site, mitnm=label, preset=src.preset,
             method=src.method, level=src.level,
@@ -828,7 +926,8 @@ def measure_pet_lesions(
         lesions=tuple(results),
         not_on_pet=tuple(lesion.id for lesion in lesions if not lesion.is_pet_seed),
         mitnm=dict(zip(ids, labels, strict=True)),
-        oligometastatic=oligometastatic_check([lesion.site for lesion in lesions]),
+        oligometastatic=oligometastatic_check(
+            [lesion.site for lesion in lesions if lesion.id not in duplicates]),
         candidates=tuple(c for c in found if c.status == "suggestion"),
         delineated_regions=tuple(c for c in found if c.status == "already_delineated"),
     )

@@ -106,9 +106,10 @@ def classify_omd(
         st = state(True)
         return OmdClassification("genuine", "repeat", None, st, f"repeat {st}")
     m = months_since_primary_diagnosis
-    if m is None or not math.isfinite(m) or m < 0:
+    if m is None or not math.isfinite(m) or not 0 <= m <= 1200:
         raise InvalidParameterError(
-            "de-novo OMD needs months_since_primary_diagnosis >= 0 to tell synchronous "
+            "de-novo OMD needs months_since_primary_diagnosis from 0 to 1200 (100 years) "
+            "to tell synchronous "
             f"(<= 6 months) from metachronous, got {m!r}"
         )
     if m <= 6.0:
@@ -164,15 +165,19 @@ def damico_risk(
     >>> damico_risk(5.0, 7, None) is None
     True
     """
-    levels = []
+    levels: list[str | None] = []
     if psa_ng_ml is not None:
-        if not math.isfinite(psa_ng_ml) or psa_ng_ml < 0:
+        if not math.isfinite(float(psa_ng_ml)) or psa_ng_ml < 0:
             raise InvalidParameterError(f"PSA must be >= 0 ng/ml, got {psa_ng_ml!r}")
         levels.append("low" if psa_ng_ml <= 10 else "intermediate" if psa_ng_ml <= 20 else "high")
     else:
         levels.append(None)
     if gleason is not None:
-        if not 2 <= int(gleason) <= 10:
+        try:
+            valid = float(gleason) == int(gleason) and 2 <= int(gleason) <= 10
+        except (TypeError, ValueError, OverflowError):
+            valid = False
+        if not valid:
             raise InvalidParameterError(f"Gleason score must be 2-10, got {gleason!r}")
         levels.append("low" if gleason <= 6 else "intermediate" if gleason == 7 else "high")
     else:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
@@ -19,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from rtplan._shared.jsonio import check_input_file, load_json, read_text
 from rtplan.errors import InputError, RecordError
 
 __all__ = [
@@ -43,9 +43,13 @@ DAYS_PER_MONTH = 30.4375
 #: Time-to-event endpoints of a patient record.
 ENDPOINTS: tuple[str, ...] = ("os", "bpfs", "adt_free")
 
-Months = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: Longest follow-up accepted (months): 100 years; larger values are data errors.
+MAX_MONTHS = 1200.0
+#: Largest PSA (ng/ml) or SUV accepted; larger values are data errors (or wrong units).
+MAX_VALUE = 1e6
+Months = Annotated[float, Field(ge=0, le=MAX_MONTHS, allow_inf_nan=False)]
 EventFlag = Literal[0, 1]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)]
 
 
 def days_to_months(days: float) -> float:
@@ -444,9 +448,12 @@ class Cohort(BaseModel):
         """(months, events, patient_ids) of patients with data for endpoint ``name``."""
         import numpy as np
 
-        rows = [(p.patient_id, p.endpoint(name)) for p in self.patients]
-        rows = [(pid, v) for pid, v in rows if v is not None]
-        t = np.array([v[0] for _, v in rows], dtype=float)
+        rows: list[tuple[str, tuple[float, int]]] = []
+        for p in self.patients:
+            v = p.endpoint(name)
+            if v is not None:
+                rows.append((p.patient_id, v))
+        t = np.array([v[0] for _, v in rows], dtype=np.float64)
         e = np.array([v[1] for _, v in rows], dtype=np.int64)
         return t, e, [pid for pid, _ in rows]
 
@@ -461,14 +468,10 @@ def _read_rows(path: Path, list_key: str) -> tuple[list[dict[str, Any]], int]:
 
     Returns the rows and the line number of the first data row (CSV) or 0 (JSON).
     """
-    if not path.exists():
-        raise InputError(f"file '{path}' does not exist: check the path")
+    check_input_file(path, "file")  # missing, folder, FIFO, /dev/null: said precisely
     suffix = path.suffix.lower()
     if suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"file '{path}' is not valid JSON: {exc}") from exc
+        data = load_json(path, "file")
         if isinstance(data, Mapping):
             if list_key not in data:
                 raise InputError(
@@ -480,19 +483,31 @@ def _read_rows(path: Path, list_key: str) -> tuple[list[dict[str, Any]], int]:
             raise InputError(f"file '{path}': expected a list of records (JSON objects)")
         return [dict(r) for r in data], 0
     if suffix in (".csv", ".tsv", ".txt"):
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path, "file")
         delim = "\t" if suffix == ".tsv" else ","
         reader = csv.DictReader(text.splitlines(), delimiter=delim)
-        rows = []
-        for row in reader:
-            if None in row:
-                raise RecordError(
-                    f"file '{path}', line {reader.line_num}: more values than the "
-                    f"{len(reader.fieldnames or [])} header columns"
-                )
-            if all((v or "").strip() == "" for v in row.values()):
-                continue  # blank line
-            rows.append({k.strip(): v for k, v in row.items()})
+        try:
+            header = [(h or "").strip() for h in (reader.fieldnames or [])]
+            rows = []
+            for row in reader:
+                if None in row:
+                    raise RecordError(
+                        f"file '{path}', line {reader.line_num}: more values than the "
+                        f"{len(reader.fieldnames or [])} header columns"
+                    )
+                if all((v or "").strip() == "" for v in row.values()):
+                    continue  # blank line
+                rows.append({k.strip(): v for k, v in row.items()})
+        except csv.Error as exc:
+            raise InputError(
+                f"file '{path}', line {reader.line_num}: not a readable CSV table ({exc})"
+            ) from None
+        dups = sorted({h for h in header if header.count(h) > 1})
+        if dups:
+            raise InputError(
+                f"file '{path}': header column(s) {dups} appear more than once: which value "
+                "counts would be a guess; keep one column of each name"
+            )
         return rows, 2
     raise InputError(f"file '{path}': unsupported extension '{suffix}': use .csv or .json")
 
@@ -537,6 +552,7 @@ def _validate_rows(
             for err in exc.errors():
                 loc = [str(x) for x in err.get("loc", ())]
                 cause = (err.get("ctx") or {}).get("error")
+                fields: tuple[str, ...]
                 if loc:
                     fields = (loc[0],)
                 elif isinstance(cause, _FieldError):
@@ -545,7 +561,9 @@ def _validate_rows(
                     fields = ("(record)",)
                 msg = err.get("msg", "invalid value").removeprefix("Value error, ")
                 given = raw.get(fields[0]) if loc else None
-                got = f" (got {given!r})" if given not in (None, "") else ""
+                shown = repr(given) if not isinstance(given, str) or len(given) <= 60 else (
+                    f"{given[:20]!r}... ({len(given)} characters)")
+                got = f" (got {shown})" if given not in (None, "") else ""
                 if err.get("type") == "extra_forbidden":
                     msg = (
                         f"unknown column; known columns are {sorted(model.model_fields)}"

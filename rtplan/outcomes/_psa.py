@@ -393,6 +393,19 @@ class PsaResponse:
     decline_50: bool
 
 
+def check_band_percent(band_percent: float) -> None:
+    """Refuse a band that is not a finite percentage in [0, 100] (NaN would silently
+    classify every change as a rise or a decrease)."""
+    try:
+        band = float(band_percent)
+    except (TypeError, ValueError, OverflowError):
+        band = math.nan
+    if not (math.isfinite(band) and 0 <= band <= 100):
+        raise InvalidParameterError(
+            f"band_percent must be a finite percentage from 0 to 100, got {band_percent!r}"
+        )
+
+
 def psa_response(pre_ng_ml: float, post_ng_ml: float, band_percent: float = 0.0) -> PsaResponse:
     """PSA response at a timepoint relative to the pre-RT value.
 
@@ -421,8 +434,7 @@ def psa_response(pre_ng_ml: float, post_ng_ml: float, band_percent: float = 0.0)
         raise InvalidParameterError(
             f"PSA values must be finite and >= 0 ng/ml, got {pre_ng_ml!r}, {post_ng_ml!r}"
         )
-    if band_percent < 0:
-        raise InvalidParameterError(f"band_percent must be >= 0, got {band_percent!r}")
+    check_band_percent(band_percent)
     if pre_ng_ml == 0:
         return PsaResponse(math.nan, "unchanged" if post_ng_ml == 0 else "rise", False)
     pct = 100.0 * (post_ng_ml - pre_ng_ml) / pre_ng_ml
@@ -472,6 +484,7 @@ def psa_response_summary(
     """
     from rtplan.outcomes._stattests import wilcoxon_paired
 
+    check_band_percent(band_percent)
     pre = np.asarray(pre_ng_ml, dtype=float).ravel()
     post = np.asarray(post_ng_ml, dtype=float).ravel()
     if pre.size != post.size:

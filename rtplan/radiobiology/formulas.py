@@ -10,7 +10,15 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtplan.errors import InvalidParameterError
-from rtplan.radiobiology.models import LQ, LQL, USC, Repopulation
+from rtplan.radiobiology.models import (
+    LQ,
+    LQL,
+    MAX_DOSE_GY,
+    MAX_FRACTIONS,
+    USC,
+    Repopulation,
+    check_alpha_beta_value,
+)
 
 __all__ = ["bed", "eqd2", "eqdx"]
 
@@ -18,10 +26,32 @@ Model = LQ | LQL | USC
 _LQ = LQ()
 
 
+def _shown(value: object) -> str:
+    """A short text of a value for a message (never thousands of digits)."""
+    try:
+        return repr(value)[:40]
+    except ValueError:  # an integer of more than 4300 digits
+        return f"a {type(value).__name__} too large to print"
+
+
 def _check_fractions(fractions: ArrayLike) -> NDArray | float:
-    n = np.asarray(fractions)
+    if isinstance(fractions, int) and not isinstance(fractions, bool) and (
+        abs(fractions) > MAX_FRACTIONS
+    ):
+        bits = fractions.bit_length()
+        shown = str(fractions) if bits < 64 else f"a {bits}-bit integer"
+        raise InvalidParameterError(
+            f"fractions must be >= 1 and at most {MAX_FRACTIONS}, got {shown}"
+        )
+    try:
+        n = np.asarray(fractions)
+    except (OverflowError, ValueError):
+        n = np.asarray(None)
     if n.dtype.kind not in "iuf" or n.size == 0:
-        raise InvalidParameterError(f"fractions must be a number, got {fractions!r}")
+        raise InvalidParameterError(
+            f"fractions must be a number (whole, 1 to {MAX_FRACTIONS}), got "
+            f"{_shown(fractions)}"
+        )
     if n.dtype.kind == "f" and not np.all(np.isfinite(n) & (n == np.round(n))):
         raise InvalidParameterError(
             f"fractions must be a whole number >= 1, got {fractions!r}"
@@ -30,33 +60,41 @@ def _check_fractions(fractions: ArrayLike) -> NDArray | float:
         raise InvalidParameterError(
             f"fractions must be >= 1, got {fractions!r}: a schedule has at least one fraction"
         )
+    if np.any(n > MAX_FRACTIONS):
+        raise InvalidParameterError(
+            f"fractions must be at most {MAX_FRACTIONS}, got {np.max(n)!r}"
+        )
     return float(n) if n.ndim == 0 else n.astype(float)
 
 
 def _check_dose(total_dose_gy: ArrayLike) -> NDArray:
-    d = np.asarray(total_dose_gy)
+    try:
+        d = np.asarray(total_dose_gy)
+    except (OverflowError, ValueError):
+        d = np.asarray(None)
     if d.dtype.kind not in "iuf":
-        raise InvalidParameterError(f"total dose must be numeric (Gy), got {total_dose_gy!r}")
+        raise InvalidParameterError(
+            f"total dose must be numeric (Gy), got {type(total_dose_gy).__name__}"
+        )
     if d.dtype.kind != "f":
         d = d.astype(float)
     if d.size:
         lo, hi = d.min(), d.max()
-        if not (lo >= 0) or not np.isfinite(hi):
-            bad = "negative" if lo < 0 else "not finite (NaN or infinite)"
+        if not (lo >= 0) or not np.isfinite(hi) or hi > MAX_DOSE_GY:
+            bad = (
+                "negative" if lo < 0 else "not finite (NaN or infinite)" if not
+                np.isfinite(hi) or not np.isfinite(lo) else f"above {MAX_DOSE_GY:g} Gy"
+            )
             raise InvalidParameterError(
-                f"total dose (Gy) must be finite and >= 0, but some values are {bad} "
-                f"(min {lo!r}, max {hi!r})"
+                f"total dose (Gy) must be finite, >= 0 and at most {MAX_DOSE_GY:g} Gy, but "
+                f"some values are {bad} (min {lo!r}, max {hi!r})"
             )
     return d
 
 
 def _check_alpha_beta(alpha_beta_gy: float | None, model: Model) -> float:
     ab = model.resolve_alpha_beta(alpha_beta_gy)
-    if not np.isfinite(ab) or ab <= 0:
-        raise InvalidParameterError(
-            f"alpha/beta must be a positive number of Gy, got {alpha_beta_gy!r}"
-        )
-    return float(ab)
+    return check_alpha_beta_value(ab)
 
 
 def _result(x: NDArray, like: ArrayLike) -> NDArray | float:
@@ -151,9 +189,10 @@ def eqdx(
     """
     model = _LQ if model is None else model
     x = float(reference_dose_per_fraction_gy)
-    if not np.isfinite(x) or x <= 0:
+    if not np.isfinite(x) or x <= 0 or x > MAX_DOSE_GY:
         raise InvalidParameterError(
-            f"reference dose per fraction must be > 0 Gy, got {reference_dose_per_fraction_gy!r}"
+            f"reference dose per fraction must be > 0 and at most {MAX_DOSE_GY:g} Gy, got "
+            f"{reference_dose_per_fraction_gy!r}"
         )
     b = bed(total_dose_gy, fractions, alpha_beta_gy, model=model, repopulation=repopulation)
     ab = _check_alpha_beta(alpha_beta_gy, model)

@@ -34,11 +34,48 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rtplan.errors import UnsupportedModelError
+from rtplan.errors import InvalidParameterError, UnsupportedModelError
 
 __all__ = ["LQ", "LQL", "USC", "DoseResponseModel", "Repopulation", "model_from_name"]
 
 _Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+#: Smallest alpha/beta accepted (Gy): no tissue is below about 0.5 Gy; smaller values
+#: make BED overflow (1e-320 Gy gives an infinite BED and a NaN EQD2).
+MIN_ALPHA_BETA_GY = 0.01
+#: Largest alpha/beta accepted (Gy).
+MAX_ALPHA_BETA_GY = 1000.0
+#: Largest total dose, dose per fraction or target dose accepted (Gy).
+MAX_DOSE_GY = 1e5
+#: Largest number of fractions accepted.
+MAX_FRACTIONS = 10000
+
+
+def check_alpha_beta_value(alpha_beta_gy: object) -> float:
+    """Return alpha/beta (Gy) as a float, or raise if it is not within the valid range.
+
+    Examples
+    --------
+    >>> check_alpha_beta_value(1.5)
+    1.5
+    >>> check_alpha_beta_value(1e-320)
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.InvalidParameterError: alpha/beta must be a positive number of Gy from 0.01 ...
+    """
+    try:
+        ab = float(alpha_beta_gy)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidParameterError(
+            f"alpha/beta must be a positive number of Gy, got {alpha_beta_gy!r}"
+        ) from None
+    if not (np.isfinite(ab) and MIN_ALPHA_BETA_GY <= ab <= MAX_ALPHA_BETA_GY):
+        raise InvalidParameterError(
+            f"alpha/beta must be a positive number of Gy from {MIN_ALPHA_BETA_GY:g} to "
+            f"{MAX_ALPHA_BETA_GY:g} Gy, "
+            f"got {alpha_beta_gy!r}: published values lie between about 0.5 and 20 Gy"
+        )
+    return ab
 
 
 class _Frozen(BaseModel):
@@ -181,6 +218,8 @@ class USC(_Frozen):
     def resolve_alpha_beta(self, alpha_beta_gy: float | None) -> float:
         """The implied alpha/beta; a given value must agree within 2 %."""
         implied = self.alpha_beta_gy
+        if alpha_beta_gy is not None:
+            alpha_beta_gy = check_alpha_beta_value(alpha_beta_gy)
         if alpha_beta_gy is not None and abs(alpha_beta_gy - implied) > 0.02 * implied:
             raise UnsupportedModelError(
                 f"the USC parameters (alpha {self.alpha_per_gy}/Gy, D0 {self.d0_gy} Gy, "
@@ -288,5 +327,6 @@ def model_from_name(
                 + ", ".join(missing)
                 + " (--usc-alpha, --usc-d0-gy, --usc-dq-gy; Park 2008 NSCLC: 0.33, 1.25, 1.8)"
             )
+        assert alpha_per_gy is not None and d0_gy is not None and dq_gy is not None
         return USC(alpha_per_gy=alpha_per_gy, d0_gy=d0_gy, dq_gy=dq_gy)
     raise UnsupportedModelError(f"unknown model {name!r}: choose lq, lql or usc")

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from rtplan.errors import InvalidParameterError, ScheduleParseError, from_validation_error
+from rtplan.radiobiology.models import MAX_DOSE_GY, MAX_FRACTIONS
 
 __all__ = [
     "PLAN_PRESETS",
@@ -132,6 +133,11 @@ def parse_schedule(text: str) -> Fractionation:
     if not isinstance(text, str):
         raise ScheduleParseError(f"a schedule must be text such as '37.5/5', got {text!r}")
     t = text.strip()
+    if len(t) > 80:
+        raise ScheduleParseError(
+            f"schedule text of {len(t)} characters ({t[:20]!r}...) is too long: write "
+            "TOTAL/N, e.g. 37.5/5"
+        )
     if m := _TOTAL_OVER_N.match(t):
         total, n = float(m.group(1)), int(m.group(2))
     elif m := _N_TIMES_D.match(t):
@@ -148,9 +154,14 @@ def parse_schedule(text: str) -> Fractionation:
             f"cannot parse schedule {text!r}: write TOTAL/N (e.g. 37.5/5 or 37.5Gy/5fx), "
             "NxDOSE (e.g. 5x7.5) or 'TOTAL Gy in N fx'"
         )
-    if n < 1:
+    if n < 1 or n > MAX_FRACTIONS:
         raise InvalidParameterError(
-            f"schedule {text!r} has {n} fractions: the number of fractions must be >= 1"
+            f"schedule {text!r} has {n} fractions: the number of fractions must be >= 1 "
+            f"(and at most {MAX_FRACTIONS})"
+        )
+    if not total <= MAX_DOSE_GY:
+        raise InvalidParameterError(
+            f"schedule {text!r} has a total dose of {total:g} Gy: at most {MAX_DOSE_GY:g} Gy"
         )
     return _build(total, n, text)
 

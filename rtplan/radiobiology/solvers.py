@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rtplan.errors import InvalidParameterError
 from rtplan.radiobiology.analysis import lq_validity_warnings
 from rtplan.radiobiology.formulas import _check_alpha_beta, bed, eqd2
-from rtplan.radiobiology.models import LQ, LQL, USC
+from rtplan.radiobiology.models import LQ, LQL, MAX_DOSE_GY, MAX_FRACTIONS, USC
 from rtplan.radiobiology.schedule import Fractionation
 
 __all__ = [
@@ -29,19 +29,32 @@ Model = LQ | LQL | USC
 _LQ = LQ()
 
 
+def _shown(value: object) -> str:
+    """A short text of a value for a message (a 5000-digit integer is not printed)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)[:40]
+
+
 def _target_bed(
     target_eqd2_gy: float | None, target_bed_gy: float | None, ab: float, model: Model
 ) -> float:
     if (target_eqd2_gy is None) == (target_bed_gy is None):
         raise InvalidParameterError("give exactly one of target EQD2 (Gy) or target BED (Gy)")
     value = target_eqd2_gy if target_eqd2_gy is not None else target_bed_gy
-    if value is None or not math.isfinite(value) or value <= 0:
+    try:
+        ok = value is not None and math.isfinite(value) and 0 < value <= MAX_DOSE_GY
+    except (TypeError, OverflowError):
+        ok = False
+    if not ok:
         raise InvalidParameterError(
-            f"the target dose must be a positive number of Gy, got {value!r}"
+            f"the target dose must be a positive number of Gy (at most {MAX_DOSE_GY:g}), got "
+            f"{_shown(value)}"
         )
+    assert value is not None  # checked above
     if target_bed_gy is not None:
-        return float(target_bed_gy)
-    return float(target_eqd2_gy) * float(model.bed_per_fraction(2.0, ab)) / 2.0
+        return float(value)
+    return float(value) * float(model.bed_per_fraction(2.0, ab)) / 2.0
 
 
 def dose_per_fraction_for_target(
@@ -66,8 +79,15 @@ def dose_per_fraction_for_target(
     2.0
     """
     model = _LQ if model is None else model
-    if isinstance(fractions, bool) or int(fractions) != fractions or fractions < 1:
-        raise InvalidParameterError(f"fractions must be a whole number >= 1, got {fractions!r}")
+    try:
+        whole = not isinstance(fractions, bool) and int(fractions) == fractions
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 1 <= fractions <= MAX_FRACTIONS:
+        raise InvalidParameterError(
+            f"fractions must be a whole number >= 1 (and at most {MAX_FRACTIONS}), got "
+            f"{_shown(fractions)}"
+        )
     ab = _check_alpha_beta(alpha_beta_gy, model)
     target = _target_bed(target_eqd2_gy, target_bed_gy, ab, model)
     return float(model.inverse(target / int(fractions), ab))
@@ -131,14 +151,23 @@ def fractions_for_target(
     1
     """
     model = _LQ if model is None else model
-    d = float(dose_per_fraction_gy)
-    if not math.isfinite(d) or d <= 0:
+    try:
+        d = float(dose_per_fraction_gy)
+    except (TypeError, ValueError, OverflowError):
+        d = math.nan
+    if not math.isfinite(d) or d <= 0 or d > MAX_DOSE_GY:
         raise InvalidParameterError(
-            f"dose per fraction must be a positive number of Gy, got {dose_per_fraction_gy!r}"
+            f"dose per fraction must be a positive number of Gy (at most {MAX_DOSE_GY:g}), got "
+            f"{_shown(dose_per_fraction_gy)}"
         )
     ab = _check_alpha_beta(alpha_beta_gy, model)
     target = _target_bed(target_eqd2_gy, target_bed_gy, ab, model)
     n_exact = target / float(model.bed_per_fraction(d, ab))
+    if not math.isfinite(n_exact) or n_exact > MAX_FRACTIONS:
+        raise InvalidParameterError(
+            f"reaching the target at {d:g} Gy per fraction needs {n_exact:.3g} fractions, "
+            f"more than {MAX_FRACTIONS}: give a larger dose per fraction or a smaller target"
+        )
     nearest = round(n_exact)
     if nearest >= 1 and abs(n_exact - nearest) <= 1e-9 * max(1.0, n_exact):
         n_exact_whole = float(nearest)  # a whole number up to rounding error

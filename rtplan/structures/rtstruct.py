@@ -463,6 +463,8 @@ def _contour_points(item: Dataset) -> NDArray[np.float64]:
         arr = np.asarray(item.ContourData, dtype=float)
     if arr.size % 3:
         raise DicomError(f"ContourData holds {arr.size} numbers, not a multiple of 3")
+    if not np.all(np.isfinite(arr)):
+        raise DicomError("ContourData holds NaN or infinite coordinates")
     return arr.reshape(-1, 3)
 
 
@@ -503,21 +505,64 @@ def read_rtstruct(path: str | os.PathLike[str] | Dataset) -> StructureSet:
     return _structure_set(ds, path)
 
 
+def _roi_number(item: Dataset, keyword: str, where: str, path: Path) -> int:
+    value = item.get(keyword)
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise DicomError(
+            f"RTSTRUCT '{path}': an item of {where} has "
+            f"{'no ' + keyword if value is None else f'{keyword} {value!r}'}, which must be "
+            "a whole number: the file is incomplete or corrupt"
+        ) from None
+
+
+def _display_color(rc: Dataset) -> tuple[int, int, int] | None:
+    """ROIDisplayColor as 3 integers 0-255, or None when absent or unreadable
+    (the colour is for display only)."""
+    try:
+        raw = rc.get("ROIDisplayColor")
+        if not raw:
+            return None
+        color = tuple(int(float(v)) for v in raw)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if len(color) != 3 or not all(0 <= v <= 255 for v in color):
+        return None
+    return color
+
+
 def _structure_set(ds: Dataset, path: Path) -> StructureSet:
+    try:
+        return _structure_set_unchecked(ds, path)
+    except DicomError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, EOFError,
+            OSError, NotImplementedError, OverflowError) as exc:
+        # a truncated or corrupt file fails when pydicom parses an element lazily
+        raise DicomError(
+            f"RTSTRUCT '{path}' cannot be read ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:120] if str(exc) else ''}): the file is truncated "
+            "or corrupt; export it again"
+        ) from None
+
+
+def _structure_set_unchecked(ds: Dataset, path: Path) -> StructureSet:
     if ds.get("SOPClassUID") != RTStructureSetStorage and ds.get("Modality") != "RTSTRUCT":
         raise DicomError(
             f"'{path}' is not an RTSTRUCT (SOPClassUID {ds.get('SOPClassUID')}, "
             f"Modality {ds.get('Modality')})"
         )
     types = {
-        int(o.ReferencedROINumber): str(o.get("RTROIInterpretedType", "") or "")
+        _roi_number(o, "ReferencedROINumber", "RTROIObservationsSequence", path):
+            str(o.get("RTROIInterpretedType", "") or "")
         for o in ds.get("RTROIObservationsSequence", [])
         if "ReferencedROINumber" in o
     }
     contours: dict[int, tuple[tuple | None, list, int]] = {}
     for rc in ds.get("ROIContourSequence", []):
-        number = int(rc.ReferencedROINumber)
-        color = tuple(int(v) for v in rc.ROIDisplayColor) if rc.get("ROIDisplayColor") else None
+        number = _roi_number(rc, "ReferencedROINumber", "ROIContourSequence", path)
+        color = _display_color(rc)
         polys, skipped = [], 0
         for item in rc.get("ContourSequence", []):
             if str(item.get("ContourGeometricType", "")) != "CLOSED_PLANAR":
@@ -532,14 +577,14 @@ def _structure_set(ds: Dataset, path: Path) -> StructureSet:
         contours[number] = (color, polys, skipped)
     rois = []
     for item in ds.get("StructureSetROISequence", []):
-        number = int(item.ROINumber)
+        number = _roi_number(item, "ROINumber", "StructureSetROISequence", path)
         color, polys, skipped = contours.get(number, (None, [], 0))
         rois.append(
             StructureSetROI(
                 number=number,
                 name=str(item.get("ROIName", "") or ""),
                 roi_type=types.get(number, ""),
-                color=color if color is None or len(color) == 3 else None,  # type: ignore[arg-type]
+                color=color,
                 description=str(item.get("ROIDescription", "") or ""),
                 polygons_mm=tuple(polys),
                 frame_of_reference_uid=str(item.get("ReferencedFrameOfReferenceUID", "") or ""),

@@ -155,5 +155,5 @@ def test_missing_statsmodels_exits_with_the_extra_named(tmp_path, capsys, monkey
         monkeypatch.delitem(sys.modules, mod)
     monkeypatch.setitem(sys.modules, "statsmodels", None)
     monkeypatch.setitem(sys.modules, "statsmodels.duration.hazard_regression", None)
-    assert main(["outcomes", str(_write_cohort(tmp_path)), "--cox"]) == 1
+    assert main(["outcomes", str(_write_cohort(tmp_path)), "--cox"]) == 2  # issue 11: exit 2
     assert "pip install 'rtplan[stats]'" in capsys.readouterr().err
