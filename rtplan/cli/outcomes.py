@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plots:
         require_optional("matplotlib", feature="--plots")
     cohort = load_cohort(args.cohort)
-    extra = {}
+    extra: dict[str, tuple[object, ...]] = {}
     if args.psa:
         extra["psa"] = load_psa(args.psa, cohort)
     if args.toxicity:

@@ -105,10 +105,9 @@ def evaluate(
     model = _LQ if model is None else model
     fx, label = _as_schedule(schedule)
     ab = _check_alpha_beta(alpha_beta_gy, model)
-    kw = {"model": model, "repopulation": repopulation}
     warnings = lq_validity_warnings(fx.dose_per_fraction_gy, model)
-    b = float(bed(fx.total_dose_gy, fx.fractions, ab, **kw))
-    e = float(eqd2(fx.total_dose_gy, fx.fractions, ab, **kw))
+    b = float(bed(fx.total_dose_gy, fx.fractions, ab, model=model, repopulation=repopulation))
+    e = float(eqd2(fx.total_dose_gy, fx.fractions, ab, model=model, repopulation=repopulation))
     if repopulation is not None and e < 0:
         warnings.append("repopulation exceeds the delivered effect: EQD2 is negative")
     return EQD2Result(
@@ -228,8 +227,7 @@ def ranking_by_alpha_beta(
     """
     ranks: dict[float, list[str]] = {}
     for ab in alpha_beta_values_gy:
-        vals = [(c.eqd2_gy(level, ab), c.plan) for c in comparisons]
-        vals = [(v, p) for v, p in vals if v is not None]
+        vals = [(v, c.plan) for c in comparisons if (v := c.eqd2_gy(level, ab)) is not None]
         ranks[ab] = [p for _, p in sorted(vals, key=lambda t: -t[0])]
     return ranks
 
