@@ -20,6 +20,7 @@ _COMMAND_MODULES = [
     "rtplan.cli.radiobiology",
     "rtplan.cli.dose",
     "rtplan.cli.structures",
+    "rtplan.cli.cohort",
 ]
 
 
