@@ -8,7 +8,9 @@ the files itself and returns a :class:`~rtplan.cohort.models.PatientResult` (no 
 EQD2 DVH of an ROI: every DVH sample of the ROI is converted with the ROI's own
 alpha/beta and the plan's fraction count, ``EQD2 = D (D/n + a/b) / (2 + a/b)`` with the
 sample's own total dose D (voxel-wise, as :func:`rtplan.dose.eqd2_map`); each ROI is
-converted on its own, so overlapping ROIs do not interfere.
+converted on its own, so overlapping ROIs do not interfere. Sample doses are rounded to
+1e-9 Gy first, so that the 1e-14 Gy noise of the trilinear interpolation does not split
+equal doses into separate DVH steps (which would move D_x% between them).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import time
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from rtplan import __version__
@@ -29,6 +32,8 @@ __all__ = ["PatientTask", "compute_patient", "input_hash"]
 
 #: Bump when the computation changes in a way that alters stored results.
 _ALGORITHM_VERSION = "1"
+#: Sample doses are rounded to this many decimals of a Gy before the DVH is built.
+_ROUND_DECIMALS = 9
 
 
 class PatientTask(BaseModel):
@@ -108,6 +113,10 @@ def _plan_metrics(plan: PlanEntry, params: DVHParameters,
         if h.outside_grid_cm3 > 0:
             warnings.append(f"plan {plan.plan_label or plan.plan_uid}: ROI {name!r}: "
                             f"{h.outside_grid_cm3:.3g} cm3 outside the dose grid (0 Gy)")
+        # doses rounded to 1e-9 Gy: the interpolation's float noise (1e-14 Gy) would
+        # otherwise split equal doses into several DVH steps (D_x% depends on it)
+        h = dvh_from_samples(np.round(h.dose_gy, _ROUND_DECIMALS), h.volume_cm3, name=name,
+                             outside_grid_cm3=h.outside_grid_cm3)
         ab, source = alpha_beta_for_roi(name, params.alpha_beta_gy,
                                         params.default_alpha_beta_gy)
         eq = dvh_from_samples(eqd2_map(h.dose_gy, n, ab), h.volume_cm3, name=name,
