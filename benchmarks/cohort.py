@@ -149,8 +149,8 @@ def main() -> None:
             s = run_dvh(db, params, executor="serial")
             wall = time.perf_counter() - t0
             print(f"\nreal Eclipse patient (98 x 129 x 194 dose grid, 9 ROIs, "
-                  f"supersampling 3): {wall:.2f} s serial ({s.computed} patient); a pool of W workers runs W such "
-                  "patients at once")
+                  f"supersampling 3): {wall:.2f} s serial ({s.computed} patient); a pool of "
+                  "W workers runs W such patients at once")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
