@@ -22,8 +22,8 @@ def _help(parser: argparse.ArgumentParser):
 def _run_index(args: argparse.Namespace) -> int:
     from rtplan.cohort import connect, index_tree, store_index
 
-    index = index_tree(args.root)
-    with connect(args.db, create=True) as con:
+    with connect(args.db, create=True) as con:  # a bad --db fails before the walk
+        index = index_tree(args.root)
         store_index(con, index)
     if args.json:
         print_json(index.model_dump(mode="json"))
@@ -135,7 +135,9 @@ def register(sub: Any) -> None:
         example="rtplan cohort index /data/dicom --db cohort.sqlite",
     )
     p.add_argument("root", metavar="DICOM_ROOT")
-    p.add_argument("--db", required=True, metavar="FILE", help="SQLite database (created)")
+    p.add_argument("--db", required=True, metavar="FILE|URL",
+                   help="SQLite file (created) or postgresql://user@host/dbname (an existing "
+                   "database; needs rtplan[cohort-db])")
     add_json(p)
     p.set_defaults(func=_run_index)
 
@@ -154,7 +156,8 @@ def register(sub: Any) -> None:
         "Rectum=3 --alpha-beta 'PTV*=prostate' --workers 2\n"
         "rtplan cohort dvh --db cohort.sqlite --dask-scheduler tcp://10.0.0.5:8786",
     )
-    p.add_argument("--db", required=True, metavar="FILE", help="cohort database")
+    p.add_argument("--db", required=True, metavar="FILE|URL",
+                   help="cohort database: SQLite file or postgresql:// URL")
     p.add_argument("--metrics", action="append", default=[], metavar="LIST",
                    help="comma-separated metrics: Dmean, Dmax, Dmin, D<x>%%, D<x>cc, "
                    "V<x>Gy (cm3), V<x>Gy%% (default Dmean,Dmax,D2cc,D2%%,D50%%,D98%%)")
@@ -184,7 +187,8 @@ def register(sub: Any) -> None:
         "and dose-per-fraction class.",
         example="rtplan cohort export --db cohort.sqlite -o metrics.csv",
     )
-    p.add_argument("--db", required=True, metavar="FILE", help="cohort database")
+    p.add_argument("--db", required=True, metavar="FILE|URL",
+                   help="cohort database: SQLite file or postgresql:// URL")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help=".csv or .parquet (Parquet needs pyarrow)")
     add_force(p)

@@ -6,7 +6,14 @@ on a Dask cluster (:func:`run_dvh`, resumable: unchanged patients are not recomp
 and export a tidy table (:func:`export_metrics`). Doses in Gy, volumes in cm3.
 """
 
-from rtplan.cohort.db import connect, load_index, load_metrics, store_index, store_result
+from rtplan.cohort.db import (
+    CohortDB,
+    connect,
+    load_index,
+    load_metrics,
+    store_index,
+    store_result,
+)
 from rtplan.cohort.export import EXPORT_COLUMNS, export_metrics
 from rtplan.cohort.index import index_tree
 from rtplan.cohort.metrics import ALPHA_BETA_RULES, MetricSpec, alpha_beta_for_roi, parse_metric
@@ -28,6 +35,7 @@ __all__ = [
     "ALPHA_BETA_RULES",
     "EXPORT_COLUMNS",
     "BadFile",
+    "CohortDB",
     "CohortIndex",
     "DVHParameters",
     "MetricRecord",

@@ -241,8 +241,11 @@ def test_cli_errors(computed, tmp_path, capsys):
     db = computed[0]
     assert main(["cohort", "dvh", "--db", str(db), "--metrics", "D2xx"]) == 2
     assert "unknown metric 'D2xx'" in capsys.readouterr().err
-    assert main(["cohort", "dvh", "--db", "postgresql://u@h/db"]) == 2
-    assert "only SQLite" in capsys.readouterr().err
+    assert main(["cohort", "dvh", "--db", "mysql://u@h/db"]) == 2
+    assert "mysql:// is not supported" in capsys.readouterr().err
+    pytest.importorskip("sqlalchemy")
+    assert main(["cohort", "dvh", "--db", "postgresql://u@127.0.0.1:1/db"]) == 2
+    assert "cannot connect" in capsys.readouterr().err
     assert main(["cohort", "dvh", "--db", str(tmp_path / "none.sqlite")]) == 2
     assert main(["cohort", "dvh", "--db", str(db), "--alpha-beta", "Rectum"]) == 2
     assert main(["cohort", "export", "--db", str(db), "-o", str(tmp_path / "x.xlsx")]) == 2
