@@ -5,7 +5,9 @@ dose grid, 3 box ROIs, one plan each) is written and indexed once. Then, each on
 fresh database: serial (1 process), a process pool of 1 and 2 workers, and a Dask
 LocalCluster of 2 worker processes compute every patient (default metrics).
 
-Printed per run: wall time (best of --repeat), patients per second, and the peak
+Printed per run: wall time (best of --repeat), patients per second (whole run, and
+steady state: from the first stored result to the last, without the workers' start-up
+of 1-3 s each, which a long cohort run pays once), and the peak
 resident memory of each worker process (sampled every 20 ms with psutil, max over the
 run; for serial, the main process). Also: the size of what is sent to a worker per
 patient (the pickled task: file paths and parameters, no pixel data), and the time of
@@ -13,6 +15,7 @@ one real planning-system patient (the shared Eclipse plan, 98 x 129 x 194 dose g
 9 ROIs) for scale.
 
     .venv/bin/python benchmarks/cohort.py [--patients 200] [--repeat 1] [--no-dask]
+        [--supersampling 3]   (e.g. --patients 40 --supersampling 16: heavier patients)
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 
 from rtplan.cohort import (
     DVHParameters,
+    PatientResult,
     PatientTask,
     connect,
     index_tree,
@@ -88,6 +92,8 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=1, help="runs per mode; best is kept")
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--supersampling", type=int, default=3,
+                    help="DVH supersampling (larger = more work per patient; default 3)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="rtplan-cohort-bench-"))
@@ -103,7 +109,8 @@ def main() -> None:
         print(f"cohort: {args.patients} patients, {n_files} files "
               f"(written in {t_write:.1f} s); index (headers only) {t_index:.2f} s = "
               f"{n_files / t_index:.0f} files/s")
-        params = DVHParameters()
+        params = DVHParameters(supersampling=args.supersampling)
+        print(f"DVH supersampling {args.supersampling}")
         p = index.patients[0]
         task = PatientTask(patient_id=p.patient_id, plans=p.computable_plans,
                            parameters=params, input_hash=input_hash(p.plans, params))
@@ -118,27 +125,36 @@ def main() -> None:
         if not args.no_dask:
             modes.append(("Dask LocalCluster 2", {"executor": "dask", "workers": 2,
                                                   "dask_scheduler": "local"}))
-        print(f"\n{'mode':<22}{'wall s':>8}{'patients/s':>12}  peak RSS per process (MiB)")
+        print(f"\n{'mode':<22}{'wall s':>8}{'patients/s':>12}{'steady /s':>11}  "
+              "peak RSS per process (MiB)")
         for name, kw in modes:
             best = None
             for _ in range(args.repeat):
                 db = fresh_db(root, work, name.replace(" ", "_"))
+                stamps: list[float] = []
+
+                def stamp(_result: PatientResult, st: list[float] = stamps) -> None:
+                    st.append(time.perf_counter())
+
                 with PeakMemory() as mem:
                     t0 = time.perf_counter()
-                    s = run_dvh(db, params, **kw)
+                    s = run_dvh(db, params, on_result=stamp, **kw)
                     wall = time.perf_counter() - t0
+                # steady state: from the first stored result to the last (no start-up)
+                steady = (len(stamps) - 1) / (stamps[-1] - stamps[0])
                 assert s.computed == args.patients and not s.failed, s
                 if best is None or wall < best[0]:
-                    best = (wall, mem)
+                    best = (wall, mem, steady)
             assert best is not None
-            wall, mem = best
+            wall, mem, steady = best
             me = os.getpid()
             workers = sorted(v for pid, v in mem.peaks.items() if pid != me)
             main_mib = mem.peaks.get(me, 0.0)
             detail = (f"main {main_mib:.0f}" if not workers else
                       f"main {main_mib:.0f}; children " + ", ".join(f"{v:.0f}"
                                                                     for v in workers))
-            print(f"{name:<22}{wall:>8.2f}{args.patients / wall:>12.1f}  {detail}")
+            print(f"{name:<22}{wall:>8.2f}{args.patients / wall:>12.1f}{steady:>11.1f}  "
+                  f"{detail}")
         if (SHARED / "rtdose.dcm").is_file():
             eroot = work / "eclipse" / "p"
             eroot.mkdir(parents=True)
@@ -146,7 +162,7 @@ def main() -> None:
                 shutil.copy(SHARED / f, eroot / f)
             db = fresh_db(work / "eclipse", work, "eclipse")
             t0 = time.perf_counter()
-            s = run_dvh(db, params, executor="serial")
+            s = run_dvh(db, DVHParameters(), executor="serial")
             wall = time.perf_counter() - t0
             print(f"\nreal Eclipse patient (98 x 129 x 194 dose grid, 9 ROIs, "
                   f"supersampling 3): {wall:.2f} s serial ({s.computed} patient); a pool of "
