@@ -54,13 +54,15 @@ def assert_same(a, b, tol=1e-9):
 
 @pytest.mark.slow
 def test_process_pool_and_dask_equal_serial(cohort, reference, tmp_path):
-    pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed")
     pool_db = make_db(cohort[0], tmp_path / "pool.sqlite")
     s = run_dvh(pool_db, PARAMS, executor="process", workers=2)
     assert (s.computed, s.workers, s.exit_code) == (N_COMPUTABLE, 2, 0)
     assert_same(values(pool_db), reference)
     dask_db = make_db(cohort[0], tmp_path / "dask.sqlite")
-    s = run_dvh(dask_db, PARAMS, executor="dask", workers=2, dask_scheduler="local")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        s = run_dvh(dask_db, PARAMS, executor="dask", dask_scheduler=cluster.scheduler_address)
     assert (s.computed, s.executor, s.exit_code) == (N_COMPUTABLE, "dask", 0)
     assert [f.patient_id for f in s.failed] == ["SYN-RELATIVE-DOSE"]
     assert_same(values(dask_db), reference)
