@@ -117,7 +117,8 @@ def register(sub: Any) -> None:
         sub, "cohort", help="DVH metrics (physical, EQD2) of many patients in a database",
         description="Index a DICOM tree of many patients (headers only, linked by UID), "
         "compute every plan's physical and EQD2 DVH metrics per ROI (resumable, on a "
-        "process pool or a Dask cluster) into a SQLite database, export a tidy table.",
+        "process pool or a Dask cluster) into a SQLite (or PostgreSQL) database, export a "
+        "tidy table.",
         example="rtplan cohort index /data/dicom --db cohort.sqlite\n"
         "rtplan cohort dvh --db cohort.sqlite --metrics D2cc,D50%,V30Gy,Dmean --workers 2\n"
         "rtplan cohort export --db cohort.sqlite -o metrics.csv",
