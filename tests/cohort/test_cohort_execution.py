@@ -135,3 +135,23 @@ def test_killed_worker_is_reported_and_retried(cohort, reference, tmp_path):
     assert again.computed == len(retried)
     assert again.exit_code == 0
     assert_same(values(db), reference)
+
+
+@pytest.mark.slow
+def test_cli_dask_local(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from rtplan.cli.main import main
+    from rtplan.cohort.synthetic import write_synthetic_cohort
+
+    write_synthetic_cohort(tmp_path / "tree", 2, broken=False)
+    db = str(tmp_path / "c.sqlite")
+    assert main(["cohort", "index", str(tmp_path / "tree"), "--db", db]) == 0
+    assert main(["cohort", "dvh", "--db", db, "--dask", "local", "--workers", "1",
+                 "--metrics", "Dmean", "--json"]) == 0
+    out = capsys.readouterr().out
+    summary = out[out.index('{\n  "executor"'):]
+    assert '"executor": "dask"' in summary and '"computed": 2' in summary
+    serial = tmp_path / "s.sqlite"
+    make_db(tmp_path / "tree", serial)
+    run_dvh(serial, DVHParameters(metrics=("Dmean",)), executor="serial")
+    assert_same(values(db), values(serial))
