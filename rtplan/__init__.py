@@ -16,6 +16,9 @@ dose
     RTDOSE, DVH, EQD2 dose maps, summing courses.
 outcomes
     Cohort records, PSA and toxicity outcomes, survival analyses and reports.
+cohort
+    Many patients: a DICOM tree indexed by UID, DVH/EQD2 metrics per patient, plan and ROI
+    in SQLite (or PostgreSQL), serial, process pool or Dask; export and join to outcomes.
 web
     The dose-equivalence calculator as a local web page and JSON API (``rtplan serve``;
     extra ``web``).
@@ -47,8 +50,8 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 #: Subpackages and modules loaded on first attribute access.
-_LAZY = ("cli", "demo", "dose", "errors", "imaging", "lesions", "outcomes", "radiobiology",
-         "structures", "web")
+_LAZY = ("cli", "cohort", "demo", "dose", "errors", "imaging", "lesions", "outcomes",
+         "radiobiology", "structures", "web")
 
 __all__ = ["__version__", *_LAZY]
 

@@ -33,6 +33,11 @@ SCHEMA_MODELS: dict[str, str] = {
     "dose/alpha_beta_spec.json": "rtplan.dose.eqd2map:AlphaBetaSpec:validation",
     "dose/dvh_statistics.json": "rtplan.dose.dvh:DVHStatistics:serialization",
     "dose/course_coverage.json": "rtplan.dose.sum:CourseCoverage:serialization",
+    "cohort/index.json": "rtplan.cohort.models:CohortIndex:serialization",
+    "cohort/dvh_parameters.json": "rtplan.cohort.models:DVHParameters:validation",
+    "cohort/metric_record.json": "rtplan.cohort.models:MetricRecord:serialization",
+    "cohort/patient_result.json": "rtplan.cohort.models:PatientResult:serialization",
+    "cohort/run_summary.json": "rtplan.cohort.models:RunSummary:serialization",
 }
 
 

@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "rtplan.cli.dose",
     "rtplan.cli.structures",
     "rtplan.cli.serve",
+    "rtplan.cli.cohort",
 ]
 
 
@@ -38,6 +39,7 @@ _COMMANDS = {
     "dose": "rtplan.cli.dose",
     "structures": "rtplan.cli.structures",
     "serve": "rtplan.cli.serve",
+    "cohort": "rtplan.cli.cohort",
 }
 
 

@@ -54,6 +54,25 @@ def register(subparsers) -> None:
     p.add_argument("--markdown", metavar="FILE", help="write the report as Markdown")
     p.add_argument("--plots", metavar="DIR",
                    help="write PNG figures (needs rtplan[plot]: matplotlib)")
+    g = p.add_argument_group(
+        "dose metrics (from 'rtplan cohort export'; joined by patient_id = DICOM PatientID)")
+    g.add_argument("--dose-metrics", metavar="FILE",
+                   help="metrics table of 'rtplan cohort export' (.csv or .parquet)")
+    g.add_argument("--dose", metavar="ROI:METRIC[:QUANTITY]",
+                   help="the metric to join, e.g. Rectum:D2cc:EQD2 (QUANTITY EQD2 by default, "
+                        "or physical)")
+    g.add_argument("--dose-plan", metavar="LABEL",
+                   help="RTPlanLabel to use for patients with several plans")
+    g.add_argument("--dose-cut", type=float, metavar="VALUE",
+                   help="group the report by the metric below / at or above VALUE within each "
+                        "fraction category (instead of --by)")
+    g.add_argument("--toxicity-grade", type=int, default=2, metavar="G",
+                   help="logistic dose-response of toxicity grade >= G (default 2; needs "
+                        "--toxicity)")
+    g.add_argument("--toxicity-domain", metavar="DOMAIN",
+                   help="dose-response of this toxicity domain only (GU, GI, ...)")
+    g.add_argument("--dose-plot", metavar="FILE",
+                   help="save the dose-response plot (png, pdf, svg; needs rtplan[plot])")
     add_json(p)
     add_force(p)
     p.set_defaults(func=run)
@@ -70,13 +89,15 @@ def run(args: argparse.Namespace) -> int:
 
     # every output checked (not an input, writable, not existing without --force) and
     # every optional package present before any computation: all or nothing
-    check_outputs(args.markdown, inputs=[args.cohort, args.psa, args.toxicity, args.lesions],
+    check_outputs(args.markdown, args.dose_plot,
+                  inputs=[args.cohort, args.psa, args.toxicity, args.lesions,
+                          args.dose_metrics],
                   overwrite=args.force, folders=[args.plots])
     check_band_percent(args.psa_band)
     if args.cox:
         require_optional("statsmodels", feature="--cox")
-    if args.plots:
-        require_optional("matplotlib", feature="--plots")
+    if args.plots or args.dose_plot:
+        require_optional("matplotlib", feature="--plots / --dose-plot")
     cohort = load_cohort(args.cohort)
     extra: dict[str, tuple[object, ...]] = {}
     if args.psa:
@@ -87,8 +108,28 @@ def run(args: argparse.Namespace) -> int:
         extra["lesions"] = load_lesions(args.lesions, cohort)
     if extra:
         cohort = cohort.model_copy(update=extra)
-    rep = outcomes_report(cohort, args.by, bpfs_rule=args.bpfs_rule, band_percent=args.psa_band,
-                          cox=args.cox, bpfs_death_is_event=not args.bpfs_censor_death)
+    dose = _dose(args, cohort)
+    grouping: dict = {}
+    by = args.by
+    if dose is not None and args.dose_cut is not None:
+        from rtplan.outcomes import dose_groups
+
+        labels, _order = dose_groups(dose[1], args.dose_cut)
+        by = f"{dose[0].label} cut {args.dose_cut:g} by fraction category"
+        grouping = {"group_labels": labels}
+    rep = outcomes_report(cohort, by, bpfs_rule=args.bpfs_rule, band_percent=args.psa_band,
+                          cox=args.cox, bpfs_death_is_event=not args.bpfs_censor_death,
+                          **grouping)
+    response = None
+    if dose is not None and cohort.toxicity:
+        from rtplan.outcomes import dose_response
+
+        response = dose_response(cohort, dose[1], grade=args.toxicity_grade,
+                                 domain=args.toxicity_domain, metric=dose[0].label)
+        if args.dose_plot:
+            from rtplan.outcomes import plot_dose_response
+
+            plot_dose_response(response, args.dose_plot, overwrite=args.force)
     written = []
     if args.plots:  # plots first: the Markdown is not left behind if they fail
         from rtplan.outcomes._plots import write_plots
@@ -100,16 +141,69 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         atomic_write_text(args.markdown, report_markdown(rep), overwrite=args.force)
     if args.json:
-        print_json(rep.model_dump(mode="json"))
+        out = rep.model_dump(mode="json")
+        if response is not None:
+            out["dose_response"] = response.model_dump(mode="json")
+        print_json(out)
         return 0
     for title, headers, rows in report_tables(rep):
         print(title)
         print(format_table(headers, rows))
         print()
-    for w in rep.warnings:
+    if response is not None:
+        _print_response(response)
+    for w in rep.warnings + (response.warnings if response is not None else []):
         print(f"warning: {w}")
     if args.markdown:
         print(f"wrote {args.markdown}")
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _dose(args: argparse.Namespace, cohort):
+    """(selector, values by patient) of --dose, or None; checks the option combinations."""
+    from rtplan.errors import InputError
+
+    if args.dose is None:
+        for opt, val in (("--dose-metrics", args.dose_metrics), ("--dose-cut", args.dose_cut),
+                         ("--dose-plot", args.dose_plot), ("--dose-plan", args.dose_plan)):
+            if val is not None:
+                raise InputError(f"{opt} needs --dose ROI:METRIC[:QUANTITY]")
+        return None
+    if args.dose_metrics is None:
+        raise InputError("--dose needs --dose-metrics FILE (written by 'rtplan cohort export')")
+    if args.dose_cut is not None and args.plots:
+        raise InputError("--plots draws the groups of --by, not of --dose-cut: leave one out")
+    if args.dose_plot and not args.toxicity:
+        raise InputError("--dose-plot draws the toxicity dose-response: add --toxicity FILE")
+    from rtplan.outcomes import DoseSelector, dose_values, load_dose_metrics
+
+    selector = DoseSelector.parse(args.dose, args.dose_plan)
+    known = {p.patient_id for p in cohort.patients}
+    metrics = [m for m in load_dose_metrics(args.dose_metrics) if m.patient_id in known]
+    if not metrics:
+        raise InputError(f"no patient_id of the cohort file is in '{args.dose_metrics}': "
+                         "the dose metrics are keyed by the DICOM PatientID")
+    return selector, dose_values(metrics, selector)
+
+
+def _print_response(r) -> None:
+    from rtplan._shared.table import format_table
+
+    def num(x, fmt=".3g"):
+        return "-" if x is None else format(x, fmt)
+
+    print(f"Dose-response: toxicity grade >= {r.grade}"
+          f"{' (' + r.domain + ')' if r.domain else ''} vs {r.metric} ({r.unit}), logistic "
+          f"regression, n = {r.n}, {r.events} events")
+    ci = "-" if r.odds_ratio_ci95 is None else (
+        f"{r.odds_ratio_ci95[0]:.3g}-{r.odds_ratio_ci95[1]:.3g}")
+    print(format_table(
+        ["slope /" + r.unit, "SE", "OR /" + r.unit, "95% CI", "p (Wald)", "p (LR)",
+         f"{r.metric} at 50%"],
+        [[num(r.slope_per_unit, ".4g"), num(r.slope_se, ".3g"),
+          num(r.odds_ratio_per_unit, ".4g"), ci, num(r.p_wald), num(r.p_likelihood_ratio),
+          num(r.dose_50, ".4g")]],
+    ))
+    print()

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -375,6 +375,8 @@ def outcomes_report(
     band_percent: float = 0.0,
     cox: bool = False,
     bpfs_death_is_event: bool = True,
+    group_labels: Mapping[str, str | None] | None = None,
+    group_order: Sequence[str] | None = None,
 ) -> OutcomesReport:
     """Build the outcomes report of a cohort, grouped by ``by``.
 
@@ -400,6 +402,11 @@ def outcomes_report(
     bpfs_death_is_event : bool
         True (default): death from any cause is a bPFS event (progression-free
         survival); False: death is not an event (censored at the last PSA after RT).
+    group_labels, group_order : mapping and sequence, optional
+        Groups given per patient id instead of a :data:`GROUPINGS` variable (e.g. a dose
+        metric above/below a cut, :func:`rtplan.outcomes.dose_groups`); ``by`` then only
+        names the grouping. ``group_order``: ordered levels (a trend test over them
+        when more than two), else the levels are sorted and not ordered.
 
     Returns
     -------
@@ -422,13 +429,17 @@ def outcomes_report(
     >>> [(g.group, g.n) for g in rep.groups]
     [('<10', 2), ('10-24', 2), ('>24', 2)]
     """
-    if by not in GROUPINGS:
+    if by not in GROUPINGS and group_labels is None:
         raise InputError(f"unknown grouping {by!r}: choose one of {sorted(GROUPINGS)}")
     if bpfs_rule not in BPFS_RULES:
         raise InputError(f"unknown bPFS rule {bpfs_rule!r}: choose one of {list(BPFS_RULES)}")
     warnings: list[str] = []
-    getter, order = GROUPINGS[by]
-    labels = {p.patient_id: getter(p) for p in cohort.patients}
+    if group_labels is not None:
+        labels = {p.patient_id: group_labels.get(p.patient_id) for p in cohort.patients}
+        order = tuple(group_order) if group_order else None
+    else:
+        getter, order = GROUPINGS[by]
+        labels = {p.patient_id: getter(p) for p in cohort.patients}
     unlabeled = [pid for pid, g in labels.items() if g is None]
     if unlabeled:
         warnings.append(
