@@ -193,7 +193,7 @@ BAD = [
     ("/api/eqd2", [("s", "27/3"), ("ab", "3"), ("model", "xyz")], "model", None, "lq, lql or usc"),
     ("/api/eqd2", [("s", "27/3"), ("ab", "3"), ("file", "/etc/passwd")], "file", None,
      "unknown parameter"),
-    ("/api/eqd2", [("s", "27/99999"), ("ab", "3")], "s", 0, "out of range"),
+    ("/api/eqd2", [("s", "27/99999"), ("ab", "3")], "s", 0, "at most 10000"),
     ("/api/eqd2", [("s", "9" * 400 + "/3"), ("ab", "3")], "s", 0, "too long"),
     ("/api/eqd2", [("s", "27/3")] * 13 + [("ab", "3")], "s", None, "at most 12"),
     ("/api/eqd2", [("s", "27/3"), ("ab", " ".join(["1"] * 13))], "ab", None, "at most 12"),
