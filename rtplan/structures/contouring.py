@@ -37,8 +37,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtplan.imaging.grid import Grid
 from rtplan.structures._marching import marching_squares_rings
-from rtplan.structures._sdf import SignedDistanceField, _interp_axis, _sample_on_axes, sdf_from_mask
 from rtplan.structures.contour import PlanarContour
+from rtplan.structures.field import SignedDistanceField
+from rtplan.structures.sources import sdf_from_mask
 
 __all__ = ["contours_from_mask", "contours_from_sdf", "rasterize", "volume_cc"]
 
@@ -80,8 +81,7 @@ def contours_from_sdf(
         ks = np.nonzero((pos >= z[0] - 1e-9) & (pos <= z[-1] + 1e-9))[0]
         if ks.size == 0:
             continue
-        frac = (pos[ks] - z[0]) / patch.h[0]
-        planes = _interp_axis(patch.phi.astype(np.float64), 0, frac)
+        planes = patch.planes_at(pos[ks])
         # the box border is outside by construction; make sure every ring closes
         for edge in (0, -1):
             planes[:, edge, :] = np.maximum(planes[:, edge, :], 1e-6)
@@ -153,8 +153,10 @@ def rasterize(field: SignedDistanceField) -> NDArray[np.bool_]:
             idx.append(sel)
         if any(i.size == 0 for i in idx):
             continue
-        axes = [pos[idx[0]]] + [idx[a] * grid.spacing_mm[a] for a in (1, 2)]
-        phi = _sample_on_axes(patch, axes)
+        axes = [np.asarray(pos[idx[0]], dtype=np.float64)] + [
+            np.asarray(idx[a] * grid.spacing_mm[a], dtype=np.float64) for a in (1, 2)
+        ]
+        phi = patch.sample_on_axes(axes)
         sl = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)
         mask[sl] |= phi < 0
     return mask
@@ -174,8 +176,9 @@ def volume_cc(field: SignedDistanceField) -> float:
     total = 0.0
     for patch in field.patches:
         cell = float(np.prod(patch.h))
-        if patch.cells is not None and patch.cells_margin_mm == 0:
-            total += float(np.count_nonzero(patch.cells)) * cell  # a voxel mask: exact
+        exact = patch.exact_volume_mm3()
+        if exact is not None:  # a voxel mask, or a shape that knows its volume
+            total += exact
             continue
         w = cell ** (1 / 3)
         phi = patch.phi.astype(np.float64)

@@ -13,14 +13,8 @@ from numpy.typing import ArrayLike
 
 from rtplan.errors import InvalidParameterError
 from rtplan.imaging.grid import Grid
-from rtplan.structures._sdf import (
-    _PAD_VOXELS,
-    SignedDistanceField,
-    _box_indices,
-    _lattice,
-    _Patch,
-    _to_local,
-)
+from rtplan.structures._lattice import PAD_CELLS, box_indices, choose_lattice, to_local
+from rtplan.structures.field import SignedDistanceField
 
 __all__ = ["sdf_from_sphere"]
 
@@ -75,15 +69,13 @@ def sdf_from_sphere(
             f"sphere radius must be a positive number of mm, got {radius_mm!r}: "
             "give half the lesion diameter"
         )
-    local_c = _to_local(grid, c)
-    h, base = _lattice(grid, np.full(3, 2 * r), resolution_mm)
-    start, stop = _box_indices(h, base, local_c - r, local_c + r, _PAD_VOXELS)
+    local_c = to_local(grid, c)
+    h, base = choose_lattice(grid, np.full(3, 2 * r), resolution_mm)
+    start, stop = box_indices(h, base, local_c - r, local_c + r, PAD_CELLS)
     d2 = np.zeros(tuple(int(n) for n in stop - start))
     for a in range(3):
         x = base[a] + np.arange(start[a], stop[a]) * h[a] - local_c[a]
         shape = [1, 1, 1]
         shape[a] = -1
         d2 = d2 + (x**2).reshape(shape)
-    phi = (np.sqrt(d2) - r).astype(np.float32)
-    patch = _Patch(h, base, tuple(int(v) for v in start), phi)
-    return SignedDistanceField(grid, (patch,))
+    return SignedDistanceField.from_samples(grid, h, base, start, np.sqrt(d2) - r)

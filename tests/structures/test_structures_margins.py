@@ -328,7 +328,7 @@ def test_mask_margin_field_is_exact_at_the_cells(seed):
     # the field of mask + m (and of mask + m1 + m2) at every working-lattice cell near
     # its surface is the distance to the union of voxel boxes minus the margin,
     # against the brute-force minimum over all boxes
-    from rtplan.structures._sdf import _fine_mask
+    from rtplan.structures._lattice import fine_mask as _fine_mask
 
     rng = np.random.default_rng(seed)
     grid = Grid((20, 40, 40), origin_mm=(-19.4, -20.1, -25.0), spacing_mm=(2.5, 1.1, 0.9))
@@ -451,7 +451,7 @@ def test_mask_anisotropic_margin_field_is_exact_at_the_cells(seed):
     # as above with a six-direction margin: at the cells near the new surface the field
     # is |v| (N - 1) / N for the voxel box of least octant-ellipsoid gauge N (v: the gap
     # vector to that box), against the brute-force minimum over all exposed boxes
-    from rtplan.structures._sdf import _fine_mask
+    from rtplan.structures._lattice import fine_mask as _fine_mask
 
     rng = np.random.default_rng(100 + seed)
     grid = Grid((20, 40, 40), origin_mm=(-19.4, -20.1, -25.0), spacing_mm=(2.5, 1.1, 0.9))
