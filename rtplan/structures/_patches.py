@@ -200,6 +200,12 @@ class Patch:
         frac = (np.asarray(along_mm, dtype=float) - self.origin_mm[0]) / self.h[0]
         return interp_axis(self.phi.astype(np.float64), 0, frac)
 
+    def refine_crossings(self, along_mm: float, yx: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Zero crossings ``yx`` (fractional ``(row, column)`` indices of this box, each on a
+        lattice edge) of the plane at ``along_mm``, moved onto the true surface when the
+        patch knows it (else unchanged)."""
+        return yx
+
     def resample(
         self, spacing_mm: Vec3, base_mm: Vec3, start: ArrayLike, stop: ArrayLike
     ) -> FieldPatch:
@@ -402,6 +408,78 @@ class ShapePatch(Patch):
                            margin.radius_mm)
         return ShapePatch(ext.spacing_mm, ext.base_mm, ext.start, phi, self.exact,
                           self.margin_mm + margin.radius_mm)
+
+    def planes_at(self, along_mm: NDArray[np.float64]) -> NDArray[np.float64]:
+        """As :meth:`Patch.planes_at`, but near the surface of a grown shape the field is
+        measured to the shape at each plane's own position, not interpolated between
+        lattice planes: a crease of the grown surface (where the rim of one slab's
+        expansion meets its neighbour's) can lie on a CT plane, and linear interpolation
+        across it was off by up to 0.15 mm on a 0.75 mm lattice."""
+        planes = super().planes_at(along_mm)
+        if self.margin_mm <= 0:
+            return planes
+        band = 1.5 * float(self.h.max())
+        ys, xs = self.axis_mm(1), self.axis_mm(2)
+        for k, z in enumerate(np.asarray(along_mm, dtype=float)):
+            sel = np.nonzero(np.abs(planes[k]) <= band)
+            if sel[0].size == 0:
+                continue
+            d = self.exact.distance([np.full(sel[0].size, z), ys[sel[0]], xs[sel[1]]])
+            planes[k][sel] = np.where(d > 0, d - self.margin_mm, planes[k][sel])
+        return planes
+
+    def refine_crossings(self, along_mm: float, yx: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each crossing moved along its lattice edge to the zero of the exact field
+        ``d(x, shape) - margin`` (regula falsi, Illinois variant, to 1e-4 mm): linear
+        interpolation between the edge's nodes misses creases of a grown surface by up
+        to 0.1 mm on a 1 mm lattice. Only for grown shapes (``margin_mm > 0``) and edges
+        whose two ends are outside the shape itself (the field is exact there)."""
+        if self.margin_mm <= 0 or yx.size == 0:
+            return yx
+        o, h = self.origin_mm, self.h
+        on_row = np.abs(yx[:, 0] - np.rint(yx[:, 0])) < 1e-7  # along a row: column varies
+        axis = np.where(on_row, 1, 0)  # the varying component of yx
+        a = yx.copy()
+        b = yx.copy()
+        vary = yx[np.arange(len(yx)), axis]
+        a[np.arange(len(yx)), axis] = np.floor(vary)
+        b[np.arange(len(yx)), axis] = np.floor(vary) + 1
+
+        def value(q: NDArray[np.float64]) -> NDArray[np.float64]:
+            d = self.exact.distance([np.full(len(q), along_mm), o[1] + q[:, 0] * h[1],
+                                     o[2] + q[:, 1] * h[2]])
+            return np.where(d > 0, d - self.margin_mm, np.nan)
+
+        fa, fb = value(a), value(b)
+        ok = np.isfinite(fa) & np.isfinite(fb) & (np.sign(fa) != np.sign(fb))
+        if not ok.any():
+            return yx
+        idx = np.nonzero(ok)[0]
+        ax = axis[idx]
+        lo = a[idx, :].copy()
+        lo_f, hi_f = fa[idx], fb[idx]
+        s_lo, s_hi = np.zeros(idx.size), np.ones(idx.size)
+        s = s_lo - lo_f * (s_hi - s_lo) / (hi_f - lo_f)
+        tol = 1e-4 / float(h[1:].max())
+        for _ in range(30):
+            q = lo.copy()
+            q[np.arange(idx.size), ax] += s
+            f = value(q)
+            f = np.where(np.isfinite(f), f, 0.0)
+            left = np.sign(f) == np.sign(lo_f)
+            # Illinois: halve the retained end's value when the same end is kept twice
+            hi_f = np.where(left, hi_f / 2, hi_f)
+            lo_f = np.where(left, lo_f, lo_f / 2)
+            s_lo, lo_f = np.where(left, s, s_lo), np.where(left, f, lo_f)
+            s_hi, hi_f = np.where(left, s_hi, s), np.where(left, hi_f, f)
+            new = s_lo - lo_f * (s_hi - s_lo) / np.where(hi_f != lo_f, hi_f - lo_f, 1.0)
+            done = np.abs(new - s) < tol
+            s = np.clip(new, 0.0, 1.0)
+            if done.all():
+                break
+        out = yx.copy()
+        out[idx, ax] = a[idx, ax] + s
+        return out
 
     def _merged(self, other: Patch, union: FieldPatch, start: NDArray[np.int64],
                 stop: NDArray[np.int64]) -> Patch:

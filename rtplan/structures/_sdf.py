@@ -7,6 +7,17 @@ modules ``_lattice``, ``_patches``, ``_distance`` and ``_exact`` (see their note
 """
 
 from rtplan.structures.field import SignedDistanceField
-from rtplan.structures.sources import sdf_from_foreign_mask, sdf_from_mask
+from rtplan.structures.sources import (
+    sdf_from_contours,
+    sdf_from_foreign_mask,
+    sdf_from_mask,
+    sdf_from_rtstruct,
+)
 
-__all__ = ["SignedDistanceField", "sdf_from_foreign_mask", "sdf_from_mask"]
+__all__ = [
+    "SignedDistanceField",
+    "sdf_from_contours",
+    "sdf_from_foreign_mask",
+    "sdf_from_mask",
+    "sdf_from_rtstruct",
+]

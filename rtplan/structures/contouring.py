@@ -94,8 +94,8 @@ def contours_from_sdf(
             a_mm2 = area[r] * cell_area
             if abs(a_mm2) < min_area_mm2:
                 continue
-            yx = pts[start[r] : start[r + 1]]
             k = int(ks[p])
+            yx = patch.refine_crossings(float(pos[k]), pts[start[r] : start[r + 1]])
             local_y = y0 + yx[:, 0] * patch.h[1]
             local_x = x0 + yx[:, 1] * patch.h[2]
             world = (

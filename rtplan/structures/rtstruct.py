@@ -612,6 +612,24 @@ def rasterize_polygons(
     return polygons_on_slices(polygons_mm, grid, plane_tol_mm=plane_tol_mm, off_grid=off_grid)
 
 
+def check_roi_frame(roi: StructureSetROI, target: CTSeries | Grid, check: bool = True) -> None:
+    """Raise :class:`GridMismatchError` when ``check``, ``target`` is a CT and the ROI's
+    ReferencedFrameOfReferenceUID is another one."""
+    if (
+        isinstance(target, CTSeries)
+        and check
+        and roi.frame_of_reference_uid
+        and roi.frame_of_reference_uid != target.frame_of_reference_uid
+    ):
+        raise GridMismatchError(
+            f"ROI {roi.name!r} is in frame of reference {roi.frame_of_reference_uid}, "
+            f"the CT in {target.frame_of_reference_uid}: the RTSTRUCT belongs to another "
+            "scan. Use the RTSTRUCT drawn on this planning CT, or register the structure "
+            "onto it first (library: check_frame_of_reference=False if you know both "
+            "share coordinates)"
+        )
+
+
 def rtstruct_masks(
     source: str | os.PathLike[str] | StructureSet,
     target: CTSeries | Grid,
@@ -662,19 +680,7 @@ def rtstruct_masks(
     ]
     out: dict[str, NDArray[np.bool_]] = {}
     for roi in rois:
-        if (
-            isinstance(target, CTSeries)
-            and check_frame_of_reference
-            and roi.frame_of_reference_uid
-            and roi.frame_of_reference_uid != target.frame_of_reference_uid
-        ):
-            raise GridMismatchError(
-                f"ROI {roi.name!r} is in frame of reference {roi.frame_of_reference_uid}, "
-                f"the CT in {target.frame_of_reference_uid}: the RTSTRUCT belongs to another "
-                "scan. Use the RTSTRUCT drawn on this planning CT, or register the structure "
-                "onto it first (library: check_frame_of_reference=False if you know both "
-                "share coordinates)"
-            )
+        check_roi_frame(roi, target, check_frame_of_reference)
         on_slices = snapped_to_slices(roi.polygons_mm, grid, plane_tol_mm=plane_tol_mm,
                                       off_grid=off_grid)
         out[roi.name] = slab_mask(on_slices, grid)
