@@ -34,6 +34,7 @@ from rtplan.structures.rtutils_adapter import (
     to_rtutils,
 )
 from rtplan.structures.shapes import sdf_from_sphere
+from rtplan.structures.sources import sdf_from_contours, sdf_from_rtstruct
 
 __all__ = [
     "MARGIN_DIRECTIONS",
@@ -59,8 +60,10 @@ __all__ = [
     "rasterize_polygons",
     "read_rtstruct",
     "rtstruct_masks",
+    "sdf_from_contours",
     "sdf_from_foreign_mask",
     "sdf_from_mask",
+    "sdf_from_rtstruct",
     "sdf_from_sphere",
     "shrink",
     "to_rtutils",

@@ -61,7 +61,7 @@ def _build_table() -> dict[int, list[tuple[str, str]]]:
                 _oriented(*_CORNER_EDGES[c], c, False) for c in outs
             ]
         else:  # two adjacent corners inside
-            edges = [e for e, (u, v) in _EDGE_ENDS.items() if (u in ins) != (v in ins)]
+            edges = [e for e, ends in _EDGE_ENDS.items() if (ends[0] in ins) != (ends[1] in ins)]
             table[case] = [_oriented(edges[0], edges[1], ins[0], True)]
     return table
 
@@ -143,14 +143,14 @@ def marching_squares_rings(
         cp, ci, cj = np.nonzero(case == c)
         if cp.size == 0:
             continue
-        ids = {
+        edge_ids = {
             "T": np.ravel_multi_index((cp, ci, cj), h_shape),
             "B": np.ravel_multi_index((cp, ci + 1, cj), h_shape),
             "L": n_h + np.ravel_multi_index((cp, ci, cj), v_shape),
             "R": n_h + np.ravel_multi_index((cp, ci, cj + 1), v_shape),
         }
         for e1, e2 in segments:
-            nxt[ids[e1]] = ids[e2]
+            nxt[edge_ids[e1]] = edge_ids[e2]
 
     nodes = np.nonzero(nxt >= 0)[0]
     n = nodes.size
@@ -193,4 +193,5 @@ def marching_squares_rings(
         np.unravel_index(np.minimum(first, n_h - 1), h_shape)[0],
         np.unravel_index(np.maximum(first - n_h, 0), v_shape)[0],
     )
-    return ring_plane.astype(np.intp), ring_start.astype(np.intp), np.stack([y, x], 1), area
+    return (np.asarray(ring_plane, dtype=np.intp), ring_start.astype(np.intp),
+            np.stack([y, x], 1), area)
