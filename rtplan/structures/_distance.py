@@ -42,9 +42,10 @@ anisotropic gauge within 0.02 mm near the surface) and analytic rounded boxes.
 
 Exact shapes (:class:`ExactShape`, :func:`shape_margin`)
 --------------------------------------------------------
-A structure known exactly in another form (PET voxel boxes in the PET frame, a stack of
-RTSTRUCT polygon slabs) gives the unsigned distance from any point to itself; an
-isotropic margin then measures to the shape directly in a shell around the new surface.
+A structure known exactly in another form (a sphere, PET voxel boxes in the PET frame, a
+stack of RTSTRUCT polygon slabs) gives the unsigned distance from any point to itself; an
+isotropic margin then measures to the shape directly in a shell around the new surface
+(a sphere just changes its radius).
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ class ExactShape(Protocol):
 
     def union(self, other: ExactShape) -> ExactShape | None:
         """The union as one shape of this kind, or None when they cannot be combined."""
+        ...
+
+    def grown(self, margin_mm: float) -> ExactShape | None:
+        """The shape grown (``margin_mm > 0``) or shrunk (< 0) by an isotropic margin as a
+        shape of this kind in closed form (a sphere's radius changes), or None."""
+        ...
+
+    def signed(self, local: Coords) -> NDArray[np.float64] | None:
+        """Signed distance (mm, negative inside) at CT-local points when it has a closed
+        form (a sphere), else None (then only :meth:`distance` from outside is exact)."""
         ...
 
 

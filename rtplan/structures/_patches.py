@@ -402,6 +402,15 @@ class ShapePatch(Patch):
         box: tuple[NDArray[np.int64], NDArray[np.int64]],
         margin: Margin,
     ) -> Patch:
+        if margin.isotropic:
+            grown = self.exact.grown(self.margin_mm + margin.signed_mm)
+            if grown is not None:  # closed form (a sphere): sample it on the new box
+                axes = lattice_axes(ext.spacing_mm, ext.base_mm, ext.start, ext.stop)
+                closed = grown.signed([axes[0][:, None, None], axes[1][None, :, None],
+                                       axes[2][None, None, :]])
+                if closed is not None:
+                    return ShapePatch(ext.spacing_mm, ext.base_mm, ext.start,
+                                      closed.astype(np.float32), grown, 0.0)
         if not (margin.isotropic and margin.grows and margin.radius_mm > 0):
             return super()._apply_margin(ext, box, margin)
         phi = shape_margin(ext.phi, ext.origin_mm, self.h, self.exact, self.margin_mm,
@@ -416,7 +425,7 @@ class ShapePatch(Patch):
         expansion meets its neighbour's) can lie on a CT plane, and linear interpolation
         across it was off by up to 0.15 mm on a 0.75 mm lattice."""
         planes = super().planes_at(along_mm)
-        if self.margin_mm <= 0:
+        if not self._field_known:
             return planes
         band = 1.5 * float(self.h.max())
         ys, xs = self.axis_mm(1), self.axis_mm(2)
@@ -424,17 +433,34 @@ class ShapePatch(Patch):
             sel = np.nonzero(np.abs(planes[k]) <= band)
             if sel[0].size == 0:
                 continue
-            d = self.exact.distance([np.full(sel[0].size, z), ys[sel[0]], xs[sel[1]]])
-            planes[k][sel] = np.where(d > 0, d - self.margin_mm, planes[k][sel])
+            v = self._exact_value([np.full(sel[0].size, z), ys[sel[0]], xs[sel[1]]])
+            planes[k][sel] = np.where(np.isfinite(v), v, planes[k][sel])
         return planes
+
+    @property
+    def _field_known(self) -> bool:
+        """Whether contours are placed with the exact field: for grown shapes (outside
+        the shape itself ``d - margin`` is exact and the sampled field has creases). A
+        sphere (closed form, grown by changing its radius) keeps the linear
+        interpolation of its sampled field, as every other structure."""
+        return self.margin_mm > 0
+
+    def _exact_value(self, local: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+        """The exact field at CT-local points: the closed form when the shape has one,
+        else ``d(x, shape) - margin`` outside the shape (NaN inside it, unknown)."""
+        signed = self.exact.signed(local)
+        if signed is not None:
+            return signed - self.margin_mm
+        d = self.exact.distance(local)
+        return np.where(d > 0, d - self.margin_mm, np.nan)
 
     def refine_crossings(self, along_mm: float, yx: NDArray[np.float64]) -> NDArray[np.float64]:
         """Each crossing moved along its lattice edge to the zero of the exact field
         ``d(x, shape) - margin`` (regula falsi, Illinois variant, to 1e-4 mm): linear
         interpolation between the edge's nodes misses creases of a grown surface by up
-        to 0.1 mm on a 1 mm lattice. Only for grown shapes (``margin_mm > 0``) and edges
-        whose two ends are outside the shape itself (the field is exact there)."""
-        if self.margin_mm <= 0 or yx.size == 0:
+        to 0.1 mm on a 1 mm lattice. Only for grown shapes (``margin_mm > 0``), on edges
+        whose two ends are outside the shape itself."""
+        if yx.size == 0 or not self._field_known:
             return yx
         o, h = self.origin_mm, self.h
         on_row = np.abs(yx[:, 0] - np.rint(yx[:, 0])) < 1e-7  # along a row: column varies
@@ -446,9 +472,8 @@ class ShapePatch(Patch):
         b[np.arange(len(yx)), axis] = np.floor(vary) + 1
 
         def value(q: NDArray[np.float64]) -> NDArray[np.float64]:
-            d = self.exact.distance([np.full(len(q), along_mm), o[1] + q[:, 0] * h[1],
-                                     o[2] + q[:, 1] * h[2]])
-            return np.where(d > 0, d - self.margin_mm, np.nan)
+            return self._exact_value([np.full(len(q), along_mm), o[1] + q[:, 0] * h[1],
+                                      o[2] + q[:, 1] * h[2]])
 
         fa, fb = value(a), value(b)
         ok = np.isfinite(fa) & np.isfinite(fb) & (np.sign(fa) != np.sign(fb))

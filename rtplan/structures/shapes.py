@@ -3,7 +3,9 @@
 A lesion known from the PET report by centre and diameter becomes a sphere whose
 signed distance ``|x - c| - r`` is written directly on a cropped working lattice, with no
 voxelisation error at all; margins, booleans and contouring then work on it like on
-any other :class:`~rtplan.structures.SignedDistanceField`.
+any other :class:`~rtplan.structures.SignedDistanceField`. The field remembers the
+sphere (a ``ShapePatch``): an isotropic margin or erosion is the sphere of radius
+``r +- m`` written anew, and its contours are placed on the exact circle.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from numpy.typing import ArrayLike
 
 from rtplan.errors import InvalidParameterError
 from rtplan.imaging.grid import Grid
+from rtplan.structures._exact import Sphere
 from rtplan.structures._lattice import PAD_CELLS, box_indices, choose_lattice, to_local
 from rtplan.structures.field import SignedDistanceField
 
@@ -78,4 +81,5 @@ def sdf_from_sphere(
         shape = [1, 1, 1]
         shape[a] = -1
         d2 = d2 + (x**2).reshape(shape)
-    return SignedDistanceField.from_samples(grid, h, base, start, np.sqrt(d2) - r)
+    return SignedDistanceField.from_shape(grid, h, base, start, np.sqrt(d2) - r,
+                                          Sphere(local_c, r))
