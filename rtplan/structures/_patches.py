@@ -210,6 +210,23 @@ class Patch:
         self, spacing_mm: Vec3, base_mm: Vec3, start: ArrayLike, stop: ArrayLike
     ) -> FieldPatch:
         """The field sampled on lattice ``(spacing_mm, base_mm)`` box ``[start, stop)``."""
+        if spacing_mm == self.spacing_mm and base_mm == self.base_mm:
+            # same lattice: a copy of the cells (the nodes coincide), extended beyond the
+            # box as in sample_on_axes (nearest box value plus the distance to the box)
+            st, sp = np.asarray(start, dtype=np.int64), np.asarray(stop, dtype=np.int64)
+            idx, over2 = [], []
+            for a in range(3):
+                rel = np.arange(st[a], sp[a]) - self.start[a]
+                i = np.clip(rel, 0, self.shape[a] - 1)
+                idx.append(i)
+                view = [1, 1, 1]
+                view[a] = -1
+                over2.append((((rel - i) * self.h[a]) ** 2).reshape(view))
+            phi = self.phi[np.ix_(*idx)]
+            extra = over2[0] + over2[1] + over2[2]
+            if np.any(extra > 0):
+                phi = (phi + np.sqrt(extra)).astype(np.float32)
+            return FieldPatch(spacing_mm, base_mm, index3(start), phi)
         axes = lattice_axes(spacing_mm, base_mm, start, stop)
         phi = self.sample_on_axes(axes).astype(np.float32)
         return FieldPatch(spacing_mm, base_mm, index3(start), phi)
