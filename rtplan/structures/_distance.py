@@ -40,8 +40,8 @@ octant-ellipsoid gauge, which is separable per axis for a box. Checked against
 brute-force distances to random box unions (exact to float precision at the cells; the
 anisotropic gauge within 0.02 mm near the surface) and analytic rounded boxes.
 
-Exact shapes (:class:`ExactShape`, :func:`shape_margin`)
---------------------------------------------------------
+Exact shapes (:func:`shape_margin`)
+-----------------------------------
 A structure known exactly in another form (a sphere, PET voxel boxes in the PET frame, a
 stack of RTSTRUCT polygon slabs) gives the unsigned distance from any point to itself; an
 isotropic margin then measures to the shape directly in a shell around the new surface
@@ -50,8 +50,7 @@ isotropic margin then measures to the shape directly in a shell around the new s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,32 +58,6 @@ from scipy import ndimage
 
 IndexArrays = tuple[NDArray[np.intp], ...]
 Coords = Sequence[NDArray[np.float64]]
-
-
-class ExactShape(Protocol):
-    """A structure known exactly (the zero level of its field is the true surface)."""
-
-    def distance(self, local: Coords) -> NDArray[np.float64]:
-        """Unsigned distance (mm, 0 inside) from CT-local points (3 arrays, mm)."""
-        ...
-
-    def volume_mm3(self) -> float | None:
-        """The shape's volume (mm^3) when known exactly, else None."""
-        ...
-
-    def union(self, other: ExactShape) -> ExactShape | None:
-        """The union as one shape of this kind, or None when they cannot be combined."""
-        ...
-
-    def grown(self, margin_mm: float) -> ExactShape | None:
-        """The shape grown (``margin_mm > 0``) or shrunk (< 0) by an isotropic margin as a
-        shape of this kind in closed form (a sphere's radius changes), or None."""
-        ...
-
-    def signed(self, local: Coords) -> NDArray[np.float64] | None:
-        """Signed distance (mm, negative inside) at CT-local points when it has a closed
-        form (a sphere), else None (then only :meth:`distance` from outside is exact)."""
-        ...
 
 
 def _interface(inside: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -485,11 +458,12 @@ def shape_margin(
     phi: NDArray[np.float32],
     origin_mm: NDArray[np.float64],
     h: NDArray[np.float64],
-    shape: ExactShape,
+    distance: Callable[[Coords], NDArray[np.float64]],
     done_mm: float,
     iso_mm: float,
 ) -> NDArray[np.float32]:
-    """Field of an exact shape already grown by ``done_mm`` (field ``phi`` on a box whose
+    """Field of an exact shape (``distance``: unsigned distance to it from CT-local
+    points) already grown by ``done_mm`` (field ``phi`` on a box whose
     cell ``[0, 0, 0]`` is at ``origin_mm``) grown by ``iso_mm`` more, exact within
     ``2.5 max(h)`` of the new surface.
 
@@ -507,7 +481,7 @@ def shape_margin(
     shell = ~inside & (d_c >= iso_mm - band - slack) & (d_c <= iso_mm + band + slack)
     sel = np.nonzero(shell)
     local = [origin_mm[a] + sel[a] * h[a] for a in range(3)]
-    out[sel] = shape.distance(local) - total
+    out[sel] = distance(local) - total
     return out.astype(np.float32)
 
 

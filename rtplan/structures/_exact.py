@@ -13,14 +13,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rtplan.structures._distance import ExactShape
+__all__ = [
+    "BoxUnion",
+    "ExactShape",
+    "SlabStack",
+    "Sphere",
+    "even_odd_area",
+    "even_odd_inside",
+    "ring_segments",
+    "segment_distance",
+]
 
-__all__ = ["BoxUnion", "SlabStack", "Sphere", "even_odd_area", "even_odd_inside", "ring_segments",
-           "segment_distance"]
+
+class ExactShape(Protocol):
+    """A structure known exactly (the zero level of its field is the true surface)."""
+
+    def distance(self, local: Sequence[NDArray[np.float64]]) -> NDArray[np.float64]:
+        """Unsigned distance (mm, 0 inside) from CT-local points (3 arrays, mm)."""
+        ...
+
+    def volume_mm3(self) -> float | None:
+        """The shape's volume (mm^3) when known exactly, else None."""
+        ...
+
+    def union(self, other: ExactShape) -> ExactShape | None:
+        """The union as one shape of this kind, or None when they cannot be combined."""
+        ...
+
+    def grown(self, margin_mm: float) -> ExactShape | None:
+        """The shape grown (``margin_mm > 0``) or shrunk (< 0) by an isotropic margin as a
+        shape of this kind in closed form (a sphere's radius changes), or None."""
+        ...
+
+    def signed(self, local: Sequence[NDArray[np.float64]]) -> NDArray[np.float64] | None:
+        """Signed distance (mm, negative inside) at CT-local points when it has a closed
+        form (a sphere), else None (then only :meth:`distance` from outside is exact)."""
+        ...
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,7 +14,7 @@ structure decides how exactly it can be grown, so there is one class per kind:
   and edges grow into exact spherical (ellipsoidal) caps and chains of isotropic margins
   stay exact (balls add up); :func:`~rtplan.structures.volume_cc` counts the cells.
 * :class:`ShapePatch`: a structure known exactly in another form (an
-  :class:`~rtplan.structures._distance.ExactShape`: PET voxel boxes in the PET frame, a
+  :class:`~rtplan.structures._exact.ExactShape`: PET voxel boxes in the PET frame, a
   stack of RTSTRUCT polygon slabs), grown by the isotropic ``margin_mm`` so far.
   Isotropic margins measure to the shape itself.
 
@@ -36,13 +36,13 @@ from scipy import ndimage
 
 from rtplan.imaging.grid import Grid
 from rtplan.structures._distance import (
-    ExactShape,
     cells_margin,
     mask_phi,
     redistance,
     redistance_gauge,
     shape_margin,
 )
+from rtplan.structures._exact import ExactShape
 from rtplan.structures._lattice import (
     PAD_CELLS,
     Index3,
@@ -430,7 +430,7 @@ class ShapePatch(Patch):
                                       closed.astype(np.float32), grown, 0.0)
         if not (margin.isotropic and margin.grows and margin.radius_mm > 0):
             return super()._apply_margin(ext, box, margin)
-        phi = shape_margin(ext.phi, ext.origin_mm, self.h, self.exact, self.margin_mm,
+        phi = shape_margin(ext.phi, ext.origin_mm, self.h, self.exact.distance, self.margin_mm,
                            margin.radius_mm)
         return ShapePatch(ext.spacing_mm, ext.base_mm, ext.start, phi, self.exact,
                           self.margin_mm + margin.radius_mm)

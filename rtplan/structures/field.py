@@ -26,8 +26,9 @@ Why distance fields
 
 Where each part lives
 ---------------------
-Sources (CT masks, masks on another grid, RTSTRUCT contours): ``rtplan.structures.sources``;
-spheres: ``rtplan.structures.shapes``; patch kinds and how each grows:
+Sources (spheres, CT masks, masks on another grid, RTSTRUCT contours):
+``rtplan.structures.sources`` (``sdf_from_sphere`` also in ``rtplan.structures.shapes``);
+exact shapes: ``rtplan.structures._exact``; patch kinds and how each grows:
 ``rtplan.structures._patches``; the distance algorithms: ``rtplan.structures._distance``;
 margins: ``rtplan.structures.margins``; booleans, contouring: their modules.
 """
@@ -41,9 +42,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rtplan.imaging.grid import Grid
-from rtplan.structures._distance import ExactShape
-from rtplan.structures._lattice import index3, vec3
-from rtplan.structures._patches import Patch, ShapePatch, field_patch, merge_overlapping
+from rtplan.structures._patches import Patch, field_patch, merge_overlapping
 
 __all__ = ["SignedDistanceField"]
 
@@ -102,22 +101,6 @@ class SignedDistanceField:
         """A structure given by its samples ``phi`` on lattice ``(spacing_mm, base_mm)``
         box starting at cell ``start`` (e.g. an analytic shape)."""
         return cls.from_patches(grid, [field_patch(spacing_mm, base_mm, start, phi)])
-
-    @classmethod
-    def from_shape(
-        cls,
-        grid: Grid,
-        spacing_mm: ArrayLike,
-        base_mm: ArrayLike,
-        start: ArrayLike,
-        phi: NDArray[np.floating],
-        shape: ExactShape,
-    ) -> SignedDistanceField:
-        """A structure known exactly as ``shape`` (``phi``: its signed distance sampled on
-        the lattice box), so that margins can measure to the shape itself."""
-        patch = ShapePatch(vec3(spacing_mm), vec3(base_mm), index3(start),
-                           phi.astype(np.float32), shape)
-        return cls.from_patches(grid, [patch])
 
     @property
     def is_empty(self) -> bool:

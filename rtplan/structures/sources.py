@@ -1,5 +1,5 @@
-"""Structure sources: signed distance fields from CT masks, masks drawn on another grid
-(PET delineations) and RTSTRUCT contours.
+"""Structure sources: signed distance fields from spheres (PET-report lesions), CT
+masks, masks drawn on another grid (PET delineations) and RTSTRUCT contours.
 
 Masks on the CT grid (:func:`sdf_from_mask`)
 --------------------------------------------
@@ -36,7 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 
-from rtplan.errors import GeometryError, GridMismatchError
+from rtplan.errors import GeometryError, GridMismatchError, InvalidParameterError
 from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.grid import Grid
 from rtplan.imaging.registration import RigidTransform
@@ -44,6 +44,7 @@ from rtplan.structures._distance import mask_phi
 from rtplan.structures._exact import (
     BoxUnion,
     SlabStack,
+    Sphere,
     even_odd_area,
     ring_segments,
     segment_distance,
@@ -71,7 +72,13 @@ from rtplan.structures.field import SignedDistanceField
 from rtplan.structures.raster import contour_planes, fill_even_odd, slab_thickness_mm
 from rtplan.structures.rtstruct import StructureSet, check_roi_frame, read_rtstruct
 
-__all__ = ["sdf_from_contours", "sdf_from_foreign_mask", "sdf_from_mask", "sdf_from_rtstruct"]
+__all__ = [
+    "sdf_from_contours",
+    "sdf_from_foreign_mask",
+    "sdf_from_mask",
+    "sdf_from_rtstruct",
+    "sdf_from_sphere",
+]
 
 
 def sdf_from_mask(
@@ -569,3 +576,67 @@ def sdf_from_rtstruct(
     check_roi_frame(roi, target, check_frame_of_reference)
     grid = target.grid if isinstance(target, CTSeries) else target
     return sdf_from_contours(roi.polygons_mm, grid, resolution_mm=resolution_mm)
+
+
+def sdf_from_sphere(
+    grid: Grid,
+    center_mm: ArrayLike,
+    radius_mm: float,
+    *,
+    resolution_mm: float | None = None,
+) -> SignedDistanceField:
+    """Exact signed distance field of a sphere on a CT grid.
+
+    Parameters
+    ----------
+    grid
+        The CT grid (only its geometry is used; the sphere may extend beyond it).
+    center_mm
+        Centre ``(x, y, z)`` in DICOM patient coordinates (LPS, mm).
+    radius_mm
+        Radius in mm (> 0); a PET report's diameter divided by two.
+    resolution_mm
+        Working cell size in mm; default 0.5 to 1 mm by size (see
+        :func:`~rtplan.structures.sdf_from_mask`).
+
+    Returns
+    -------
+    SignedDistanceField
+        ``|x - center| - radius`` sampled on a box of ``2 * radius`` plus a few cells.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the radius is not a positive finite number or the centre is not 3 numbers.
+
+    Examples
+    --------
+    >>> from rtplan.imaging.grid import Grid
+    >>> g = Grid((40, 64, 64), origin_mm=(-31.4, -31.4, -60.0), spacing_mm=(3, 0.98, 0.98))
+    >>> gtv = sdf_from_sphere(g, center_mm=(1.1, -2.3, 0.7), radius_mm=5.0)
+    >>> float(gtv.value_at([1.1, -2.3, 6.7]).round(4))
+    1.0
+    """
+    c = np.asarray(center_mm, dtype=float).reshape(-1)
+    if c.size != 3 or not np.all(np.isfinite(c)):
+        raise InvalidParameterError(
+            f"sphere centre must be 3 finite LPS coordinates in mm, got {center_mm!r}"
+        )
+    r = float(radius_mm)
+    if not np.isfinite(r) or r <= 0:
+        raise InvalidParameterError(
+            f"sphere radius must be a positive number of mm, got {radius_mm!r}: "
+            "give half the lesion diameter"
+        )
+    local_c = to_local(grid, c)
+    h, base = choose_lattice(grid, np.full(3, 2 * r), resolution_mm)
+    start, stop = box_indices(h, base, local_c - r, local_c + r, PAD_CELLS)
+    d2 = np.zeros(tuple(int(n) for n in stop - start))
+    for a in range(3):
+        x = base[a] + np.arange(start[a], stop[a]) * h[a] - local_c[a]
+        shape = [1, 1, 1]
+        shape[a] = -1
+        d2 = d2 + (x**2).reshape(shape)
+    patch = ShapePatch(h, base, index3(start), (np.sqrt(d2) - r).astype(np.float32),
+                       Sphere(local_c, r))
+    return SignedDistanceField.from_patches(grid, [patch])
