@@ -193,17 +193,21 @@ class SlabStack:
         best = np.full(z.shape, np.inf)
         dz_all = np.maximum(np.maximum(self.z_lo[:, None] - z[None], z[None] - self.z_hi[:, None]),
                             0.0)
+        # one integer key per distinct (y, x) (1D uniques: far faster than rows)
+        uy, cy = np.unique(y, return_inverse=True)
+        ux, cx = np.unique(x, return_inverse=True)
+        key = cy.ravel().astype(np.int64) * ux.size + cx.ravel()
         # slabs in order of z distance, so the pruning below drops most of them
         for j in np.argsort(dz_all.min(axis=1), kind="stable"):
             dz = dz_all[j]
             cand = np.nonzero(dz < best)[0]
             if cand.size == 0:
                 continue
-            yx = np.stack([y[cand], x[cand]], axis=1)
-            uniq, inv = np.unique(yx, axis=0, return_inverse=True)
+            ukey, inv = np.unique(key[cand], return_inverse=True)
+            py, px = uy[ukey // ux.size], ux[ukey % ux.size]
             seg = self.segments[j]
-            d_plane = segment_distance(uniq[:, 0], uniq[:, 1], seg)
-            inside = even_odd_inside(uniq[:, 0], uniq[:, 1], seg)
+            d_plane = segment_distance(py, px, seg)
+            inside = even_odd_inside(py, px, seg)
             d_plane = np.where(inside, 0.0, d_plane)[inv.ravel()]
             best[cand] = np.minimum(best[cand], np.sqrt(d_plane**2 + dz[cand] ** 2))
         return best

@@ -90,12 +90,17 @@ def contours_from_sdf(
         cell_area = patch.h[1] * patch.h[2]
         y0, x0 = patch.origin_mm[1], patch.origin_mm[2]
         d = grid.direction
+        # crossings moved onto the exact surface where the patch knows it, plane by plane
+        plane_of_pt = np.repeat(ring_plane, np.diff(start))
+        for p in np.unique(ring_plane):
+            on = plane_of_pt == p
+            pts[on] = patch.refine_crossings(float(pos[ks[p]]), pts[on])
         for r, p in enumerate(ring_plane):
             a_mm2 = area[r] * cell_area
             if abs(a_mm2) < min_area_mm2:
                 continue
             k = int(ks[p])
-            yx = patch.refine_crossings(float(pos[k]), pts[start[r] : start[r + 1]])
+            yx = pts[start[r] : start[r + 1]]
             local_y = y0 + yx[:, 0] * patch.h[1]
             local_x = x0 + yx[:, 1] * patch.h[2]
             world = (
