@@ -60,6 +60,22 @@ IndexArrays = tuple[NDArray[np.intp], ...]
 Coords = Sequence[NDArray[np.float64]]
 
 
+def edt_with_features(
+    mask: NDArray[np.bool_], h: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.intp]]:
+    """``scipy.ndimage.distance_transform_edt(mask, sampling=h, return_indices=True)``:
+    distance (mm) from each nonzero cell to the nearest zero cell centre, and that
+    cell's index. The distances are computed here from the feature transform (scipy's
+    own conversion costs as much as the transform itself); same values to 1e-12 mm."""
+    feat = ndimage.distance_transform_edt(mask, sampling=h, return_distances=False,
+                                          return_indices=True)
+    ind = np.indices(mask.shape, sparse=True)
+    d2 = np.zeros(mask.shape)
+    for a in range(3):
+        d2 += ((feat[a] - ind[a]) * float(h[a])) ** 2
+    return np.sqrt(d2), feat
+
+
 def _interface(inside: NDArray[np.bool_]) -> NDArray[np.bool_]:
     """Voxels with a 6-neighbour on the other side of the surface."""
     marked = np.zeros(inside.shape, dtype=bool)
@@ -138,9 +154,7 @@ def redistance(
     if not marked.any():
         return np.where(inside, -1e3, 1e3).astype(np.float32)
     mk, q = _surface_points(phi, h, marked)
-    dist_c, feat = ndimage.distance_transform_edt(
-        ~marked, sampling=h, return_distances=True, return_indices=True
-    )
+    dist_c, feat = edt_with_features(~marked, h)
     sign = np.where(inside, -1.0, 1.0)
     out = sign * dist_c - margin_mm
     band = 3.5 * float(h.max())
@@ -335,9 +349,7 @@ def mask_phi(fine: NDArray[np.bool_], h: NDArray[np.float64]) -> NDArray[np.floa
     out = np.empty(fine.shape, dtype=np.float32)
     for side in (False, True):
         # cells of this side measure to the nearest box of the other side
-        d_c, feat = ndimage.distance_transform_edt(
-            fine if side else ~fine, sampling=h, return_indices=True
-        )
+        d_c, feat = edt_with_features(fine if side else ~fine, h)
         cells = fine if side else ~fine
         hmax = float(np.max(h))
         approx = np.maximum(d_c - 0.5 * hmax, half)
@@ -474,7 +486,7 @@ def shape_margin(
     """
     total = done_mm + iso_mm
     inside = phi < 0
-    d_c = ndimage.distance_transform_edt(~inside, sampling=h)
+    d_c, _ = edt_with_features(~inside, h)
     band = 2.5 * float(h.max())
     slack = 0.5 * float(np.sqrt((h**2).sum())) + 0.5 * float(h.max())
     out = np.where(inside, phi.astype(np.float64) - iso_mm, d_c - iso_mm)
@@ -517,7 +529,7 @@ def cells_margin(
     hmax = float(h.max())
     band = 2.5 * hmax  # what contours, volumes, booleans and a later margin read
     half_diag = 0.5 * float(np.sqrt((h**2).sum()))
-    d_c, feat = ndimage.distance_transform_edt(~cells, sampling=h, return_indices=True)
+    d_c, feat = edt_with_features(~cells, h)
     outside = ~cells
     # the surface lies between distance r_min and r_max of the boxes; a box is at most
     # half a cell diagonal nearer than its centre
