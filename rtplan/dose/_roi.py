@@ -1,7 +1,9 @@
 """RTSTRUCT ROIs on a dose grid: masks (voxel centres) and supersampled dose samples.
 
 The contours of an ROI lie on the planes of the CT it was drawn on, which need not be
-the dose grid's frames. Both functions use the same slab model of the ROI along the
+the dose grid's frames. Both functions use the rasterisation convention of
+``rtplan.structures.raster`` (shared with the structure masks on the CT,
+:func:`~rtplan.structures.rtstruct_masks`), i.e. the same slab model of the ROI along the
 slice normal: every contour plane stands for a slab of thickness ``t`` centred on it,
 ``[z_plane - t/2, z_plane + t/2)`` (closed below, open above, so that slabs tile without
 double counting), where ``t`` is the ROI's contour spacing (the smallest gap between its
@@ -30,19 +32,10 @@ from scipy import ndimage
 
 from rtplan.errors import InputError, InvalidParameterError
 from rtplan.imaging.grid import Grid
-from rtplan.structures.rtstruct import (
-    StructureSet,
-    StructureSetROI,
-    rasterize_polygons,
-    read_rtstruct,
-)
+from rtplan.structures import raster
+from rtplan.structures.rtstruct import StructureSet, StructureSetROI, read_rtstruct
 
 __all__ = ["RoiSamples", "contour_planes", "roi_masks", "roi_samples"]
-
-#: Contours whose mean positions along the normal differ less than this share a plane.
-_PLANE_MERGE_MM = 0.05
-#: Tolerance (mm) on slab boundaries along the normal (rounding of positions).
-_SLAB_TOL_MM = 1e-6
 
 
 def _structure_set(source: str | os.PathLike[str] | StructureSet) -> StructureSet:
@@ -72,48 +65,12 @@ def contour_planes(
     >>> pos.tolist(), [len(p) for p in polys], spacing_mm
     ([2.0, 4.0, 6.0], [1, 2, 1], 2.0)
     """
-    if not roi.polygons_mm:
-        return np.empty(0), [], None
-    along = np.array(
-        [float(np.mean((p - grid.origin_mm) @ grid.direction[0])) for p in roi.polygons_mm]
-    )
-    order = np.argsort(along, kind="stable")
-    positions: list[float] = []
-    polys: list[list[NDArray[np.float64]]] = []
-    for i in order:
-        if positions and along[i] - positions[-1] < _PLANE_MERGE_MM:
-            polys[-1].append(roi.polygons_mm[i])
-        else:
-            positions.append(float(along[i]))
-            polys.append([roi.polygons_mm[i]])
-    pos = np.array(positions)
-    spacing = float(np.min(np.diff(pos))) if pos.size > 1 else None
-    return pos, polys, spacing
-
-
-def _project(poly: NDArray[np.float64], grid: Grid, to_mm: float) -> NDArray[np.float64]:
-    along = (poly - grid.origin_mm) @ grid.direction[0]
-    return poly + (to_mm - along)[:, None] * grid.direction[0]
+    return raster.contour_planes(roi.polygons_mm, grid)
 
 
 def slab_thickness_mm(spacing_mm: float | None, grid: Grid) -> float:
     """Thickness (mm) of the slab each contour plane stands for (see the module notes)."""
-    return float(spacing_mm) if spacing_mm is not None else float(grid.spacing_mm[0])
-
-
-def _frame_planes(pos: NDArray[np.float64], frames: NDArray[np.float64],
-                  half_mm: float) -> NDArray[np.intp]:
-    """Index of the contour plane whose slab contains each frame, or -1."""
-    out = np.full(frames.shape, -1, dtype=np.intp)
-    if pos.size == 0:
-        return out
-    lower = pos - half_mm - _SLAB_TOL_MM
-    p = np.searchsorted(lower, frames, side="right") - 1
-    ok = p >= 0
-    pc = np.clip(p, 0, pos.size - 1)
-    ok &= frames < pos[pc] + half_mm - _SLAB_TOL_MM
-    out[ok] = pc[ok]
-    return out
+    return raster.slab_thickness_mm(spacing_mm, grid)
 
 
 def _empty_reason(roi: StructureSetROI, grid: Grid) -> str:
@@ -124,7 +81,7 @@ def _empty_reason(roi: StructureSetROI, grid: Grid) -> str:
     half = slab_thickness_mm(spacing, grid) / 2
     frames = grid.slice_positions_mm
     z0 = float(grid.origin_mm @ grid.direction[0])
-    assigned = _frame_planes(pos, frames, half)
+    assigned = raster.frame_planes(pos, frames, half)
     what = "half its contour spacing" if spacing is not None else (
         "half the dose frame spacing, as it is drawn on a single plane")
     if not (assigned >= 0).any():
@@ -207,19 +164,9 @@ def roi_masks(
     rois = [ss.roi(n) for n in names] if names is not None else [
         r for r in ss.rois if r.polygons_mm
     ]
-    frames = grid.slice_positions_mm
     out: dict[str, NDArray[np.bool_]] = {}
     for roi in rois:
-        pos, polys, spacing = contour_planes(roi, grid)
-        half = slab_thickness_mm(spacing, grid) / 2
-        projected = []
-        for k, p in enumerate(_frame_planes(pos, frames, half)):
-            if p >= 0:
-                projected += [_project(poly, grid, float(frames[k])) for poly in polys[p]]
-        if projected:
-            mask = rasterize_polygons(projected, grid, plane_tol_mm=0.01)
-        else:
-            mask = np.zeros(grid.shape, dtype=bool)
+        mask = raster.slab_mask(roi.polygons_mm, grid)
         if not allow_empty and not mask.any():
             raise InputError(
                 f"ROI {roi.name!r} has no voxel on the dose grid: {_empty_reason(roi, grid)}"
@@ -306,9 +253,7 @@ def roi_samples(
         )
         sub = Grid(shape, origin_mm=origin, spacing_mm=(thickness, dr / s, dc / s),
                    direction=grid.direction)
-        inside = rasterize_polygons(
-            [_project(p, grid, float(z)) for p in plane], sub, plane_tol_mm=0.01
-        )[0]
+        inside = raster.plane_fill(plane, sub)
         ii, jj = np.nonzero(inside)
         if ii.size == 0:
             continue

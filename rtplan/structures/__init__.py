@@ -21,6 +21,7 @@ from rtplan.lesions import (
 from rtplan.structures._sdf import SignedDistanceField, sdf_from_foreign_mask, sdf_from_mask
 from rtplan.structures.body import body_mask, fraction_inside
 from rtplan.structures.booleans import difference, intersection, union
+from rtplan.structures.constructors import sdf_from_contours, sdf_from_rtstruct
 from rtplan.structures.contour import PlanarContour, ROIContours
 from rtplan.structures.contouring import (
     contours_from_mask,
@@ -154,8 +155,10 @@ __all__ = [
     "resample_mask_nearest",
     "roi_description",
     "rtstruct_masks",
+    "sdf_from_contours",
     "sdf_from_foreign_mask",
     "sdf_from_mask",
+    "sdf_from_rtstruct",
     "sdf_from_sphere",
     "shrink",
     "source_mask",

@@ -61,7 +61,7 @@ def _build_table() -> dict[int, list[tuple[str, str]]]:
                 _oriented(*_CORNER_EDGES[c], c, False) for c in outs
             ]
         else:  # two adjacent corners inside
-            edges = [e for e, (u, v) in _EDGE_ENDS.items() if (u in ins) != (v in ins)]
+            edges = [e for e, ends in _EDGE_ENDS.items() if (ends[0] in ins) != (ends[1] in ins)]
             table[case] = [_oriented(edges[0], edges[1], ins[0], True)]
     return table
 
@@ -131,26 +131,30 @@ def marching_squares_rings(
     px[n_h + vc], py[n_h + vc] = j, i + t
 
     ins = inside.astype(np.uint8)
-    case = ins[:, :-1, :-1] | (ins[:, :-1, 1:] << 1)
-    case = case | (ins[:, 1:, 1:] << 2) | (ins[:, 1:, :-1] << 3)
-    case = case.astype(np.int16)
-    centre_in = (f[:, :-1, :-1] + f[:, :-1, 1:] + f[:, 1:, 1:] + f[:, 1:, :-1]) < 0
-    case[(case == 5) & centre_in] = 16
-    case[(case == 10) & centre_in] = 17
+    case_all = ins[:, :-1, :-1] | (ins[:, :-1, 1:] << 1)
+    case_all = case_all | (ins[:, 1:, 1:] << 2) | (ins[:, 1:, :-1] << 3)
+    # only the cells the line crosses (neither all inside nor all outside)
+    cp, ci, cj = np.nonzero((case_all != 0) & (case_all != 15))
+    case = case_all[cp, ci, cj].astype(np.int16)
+    saddle = (case == 5) | (case == 10)
+    if saddle.any():
+        sp, si, sj = cp[saddle], ci[saddle], cj[saddle]
+        centre_in = (f[sp, si, sj] + f[sp, si, sj + 1] + f[sp, si + 1, sj + 1]
+                     + f[sp, si + 1, sj]) < 0
+        case[saddle] = np.where(centre_in, np.where(case[saddle] == 5, 16, 17), case[saddle])
 
     nxt = np.full(n_tot, -1, dtype=np.intp)
+    ids_t = np.ravel_multi_index((cp, ci, cj), h_shape)
+    ids_b = np.ravel_multi_index((cp, ci + 1, cj), h_shape)
+    ids_l = n_h + np.ravel_multi_index((cp, ci, cj), v_shape)
+    ids_r = n_h + np.ravel_multi_index((cp, ci, cj + 1), v_shape)
     for c, segments in _TABLE.items():
-        cp, ci, cj = np.nonzero(case == c)
-        if cp.size == 0:
+        sel = np.nonzero(case == c)[0]
+        if sel.size == 0:
             continue
-        ids = {
-            "T": np.ravel_multi_index((cp, ci, cj), h_shape),
-            "B": np.ravel_multi_index((cp, ci + 1, cj), h_shape),
-            "L": n_h + np.ravel_multi_index((cp, ci, cj), v_shape),
-            "R": n_h + np.ravel_multi_index((cp, ci, cj + 1), v_shape),
-        }
+        edge_ids = {"T": ids_t[sel], "B": ids_b[sel], "L": ids_l[sel], "R": ids_r[sel]}
         for e1, e2 in segments:
-            nxt[ids[e1]] = ids[e2]
+            nxt[edge_ids[e1]] = edge_ids[e2]
 
     nodes = np.nonzero(nxt >= 0)[0]
     n = nodes.size
@@ -193,4 +197,5 @@ def marching_squares_rings(
         np.unravel_index(np.minimum(first, n_h - 1), h_shape)[0],
         np.unravel_index(np.maximum(first - n_h, 0), v_shape)[0],
     )
-    return ring_plane.astype(np.intp), ring_start.astype(np.intp), np.stack([y, x], 1), area
+    return (np.asarray(ring_plane, dtype=np.intp), ring_start.astype(np.intp),
+            np.stack([y, x], 1), area)

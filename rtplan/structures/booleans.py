@@ -16,14 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from rtplan.errors import InvalidParameterError
-from rtplan.structures._sdf import (
-    SignedDistanceField,
-    _box_indices,
-    _merge_overlapping,
-    _Patch,
-    _resample,
-    _trim,
-)
+from rtplan.structures.field import SignedDistanceField
 from rtplan.structures.margins import expand
 
 __all__ = ["difference", "intersection", "union"]
@@ -60,16 +53,7 @@ def union(*fields: SignedDistanceField) -> SignedDistanceField:
     1.774
     """
     _same_grid(fields)
-    patches = [p for f in fields for p in f.patches]
-    return SignedDistanceField(fields[0].grid, _merge_overlapping(patches))
-
-
-def _overlap_box(pa: _Patch, pb: _Patch) -> tuple | None:
-    lo = np.maximum(pa.origin_mm, pb.origin_mm)
-    hi = np.minimum(pa.last_mm, pb.last_mm)
-    if np.any(lo > hi + 1e-6):
-        return None
-    return _box_indices(pa.spacing_mm, pa.base_mm, lo, hi, pad=0)
+    return SignedDistanceField.from_patches(fields[0].grid, [p for f in fields for p in f.patches])
 
 
 def intersection(*fields: SignedDistanceField) -> SignedDistanceField:
@@ -91,18 +75,13 @@ def intersection(*fields: SignedDistanceField) -> SignedDistanceField:
         out = []
         for pa in current.patches:
             for pb in other.patches:
-                box = _overlap_box(pa, pb)
+                box = pa.overlap_box(pb)
                 if box is None:
                     continue
-                start, stop = box
-                if np.any(stop <= start):
-                    continue
-                a = _resample(pa, pa.spacing_mm, pa.base_mm, start, stop)
-                b = _resample(pb, pa.spacing_mm, pa.base_mm, start, stop)
-                new = _trim(_Patch(a.spacing_mm, a.base_mm, a.start, np.maximum(a.phi, b.phi)))
-                if new is not None:
-                    out.append(new)
-        current = SignedDistanceField(current.grid, _merge_overlapping(out))
+                a = pa.resample(pa.spacing_mm, pa.base_mm, *box)
+                b = pb.resample(pa.spacing_mm, pa.base_mm, *box)
+                out.append(a.with_phi(np.maximum(a.phi, b.phi)))
+        current = SignedDistanceField.from_patches(current.grid, out)
     return current
 
 
@@ -143,13 +122,11 @@ def difference(
     out = []
     for pa in a.patches:
         phi = pa.phi
-        stop = np.asarray(pa.start) + np.asarray(pa.shape)
         for pb in b.patches:
-            if not pa.overlaps(pb):
-                continue
-            sb = _resample(pb, pa.spacing_mm, pa.base_mm, pa.start, stop)
-            phi = np.maximum(phi, -sb.phi)
-        new = _trim(_Patch(pa.spacing_mm, pa.base_mm, pa.start, phi))
-        if new is not None:
+            if pa.overlaps(pb):
+                phi = np.maximum(phi, -pb.resample(pa.spacing_mm, pa.base_mm, pa.start,
+                                                   pa.stop).phi)
+        new = pa.with_phi(phi)
+        if not new.is_empty:
             out.append(new)
     return SignedDistanceField(a.grid, tuple(out))

@@ -37,8 +37,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from rtplan.imaging.grid import Grid
 from rtplan.structures._marching import marching_squares_rings
-from rtplan.structures._sdf import SignedDistanceField, _interp_axis, _sample_on_axes, sdf_from_mask
+from rtplan.structures.constructors import sdf_from_mask
 from rtplan.structures.contour import PlanarContour
+from rtplan.structures.field import SignedDistanceField
 
 __all__ = ["contours_from_mask", "contours_from_sdf", "rasterize", "volume_cc"]
 
@@ -80,8 +81,7 @@ def contours_from_sdf(
         ks = np.nonzero((pos >= z[0] - 1e-9) & (pos <= z[-1] + 1e-9))[0]
         if ks.size == 0:
             continue
-        frac = (pos[ks] - z[0]) / patch.h[0]
-        planes = _interp_axis(patch.phi.astype(np.float64), 0, frac)
+        planes = patch.planes_at(pos[ks])
         # the box border is outside by construction; make sure every ring closes
         for edge in (0, -1):
             planes[:, edge, :] = np.maximum(planes[:, edge, :], 1e-6)
@@ -90,12 +90,17 @@ def contours_from_sdf(
         cell_area = patch.h[1] * patch.h[2]
         y0, x0 = patch.origin_mm[1], patch.origin_mm[2]
         d = grid.direction
+        # crossings moved onto the exact surface where the patch knows it, plane by plane
+        plane_of_pt = np.repeat(ring_plane, np.diff(start))
+        for p in np.unique(ring_plane):
+            on = plane_of_pt == p
+            pts[on] = patch.refine_crossings(float(pos[ks[p]]), pts[on])
         for r, p in enumerate(ring_plane):
             a_mm2 = area[r] * cell_area
             if abs(a_mm2) < min_area_mm2:
                 continue
-            yx = pts[start[r] : start[r + 1]]
             k = int(ks[p])
+            yx = pts[start[r] : start[r + 1]]
             local_y = y0 + yx[:, 0] * patch.h[1]
             local_x = x0 + yx[:, 1] * patch.h[2]
             world = (
@@ -153,8 +158,10 @@ def rasterize(field: SignedDistanceField) -> NDArray[np.bool_]:
             idx.append(sel)
         if any(i.size == 0 for i in idx):
             continue
-        axes = [pos[idx[0]]] + [idx[a] * grid.spacing_mm[a] for a in (1, 2)]
-        phi = _sample_on_axes(patch, axes)
+        axes = [np.asarray(pos[idx[0]], dtype=np.float64)] + [
+            np.asarray(idx[a] * grid.spacing_mm[a], dtype=np.float64) for a in (1, 2)
+        ]
+        phi = patch.sample_on_axes(axes)
         sl = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in idx)
         mask[sl] |= phi < 0
     return mask
@@ -174,8 +181,9 @@ def volume_cc(field: SignedDistanceField) -> float:
     total = 0.0
     for patch in field.patches:
         cell = float(np.prod(patch.h))
-        if patch.cells is not None and patch.cells_margin_mm == 0:
-            total += float(np.count_nonzero(patch.cells)) * cell  # a voxel mask: exact
+        exact = patch.exact_volume_mm3()
+        if exact is not None:  # a voxel mask, or a shape that knows its volume
+            total += exact
             continue
         w = cell ** (1 / 3)
         phi = patch.phi.astype(np.float64)

@@ -12,14 +12,15 @@ contours are matched to CT slices by the position of their plane along the slice
 normal (no per-contour image reference is needed), holes follow from even-odd nesting
 (the polygons of one ROI on one slice are XOR-ed), and a voxel is inside when its
 centre is inside (a half-open rule decides centres exactly on an edge, so that
-polygons on voxel edges give exactly their area).
+polygons on voxel edges give exactly their area). :func:`rtstruct_masks` applies the
+slab rule of ``rtplan.structures.raster`` along the normal (each contour plane stands
+for half a contour spacing either side), the rule the DVHs use on dose grids.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,7 @@ from rtplan.errors import (
 from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.grid import Grid
 from rtplan.structures.contour import PlanarContour, ROIContours
+from rtplan.structures.raster import polygons_on_slices, slab_mask, snapped_to_slices
 
 __all__ = [
     "RT_ROI_INTERPRETED_TYPES",
@@ -81,8 +83,6 @@ _WRITE_PLANE_TOL_MM = 0.01
 _CONTOUR_DATA = Tag(0x3006, 0x0050)
 #: Longest value an explicit-VR DS element can hold (16-bit length).
 _EXPLICIT_MAX_BYTES = 0xFFFE
-#: Index-space rounding that makes points on voxel centres/edges exact.
-_SNAP = 1e-6
 
 
 # ============================================================================ export
@@ -559,11 +559,12 @@ def _structure_set_unchecked(ds: Dataset, path: Path) -> StructureSet:
         for o in ds.get("RTROIObservationsSequence", [])
         if "ReferencedROINumber" in o
     }
-    contours: dict[int, tuple[tuple | None, list, int]] = {}
+    contours: dict[int, tuple[tuple[int, int, int] | None, list[NDArray[np.float64]], int]] = {}
     for rc in ds.get("ROIContourSequence", []):
         number = _roi_number(rc, "ReferencedROINumber", "ROIContourSequence", path)
         color = _display_color(rc)
-        polys, skipped = [], 0
+        polys: list[NDArray[np.float64]] = []
+        skipped = 0
         for item in rc.get("ContourSequence", []):
             if str(item.get("ContourGeometricType", "")) != "CLOSED_PLANAR":
                 skipped += 1
@@ -607,53 +608,6 @@ def _structure_set_unchecked(ds: Dataset, path: Path) -> StructureSet:
     )
 
 
-def _fill_even_odd(polygons_rc: Sequence[NDArray[np.float64]], rows: int, cols: int) -> NDArray:
-    """Even-odd fill of polygons given in (row, column) index coordinates.
-
-    Scanline rule: along each row of voxel centres, an edge with ends at rows
-    ``y0 != y1`` is crossed when ``min(y0, y1) <= r < max(y0, y1)`` and toggles every
-    centre at or right of the crossing. All polygons toggle the same rows, so nested
-    polygons become holes (XOR).
-    """
-    x0s, y0s, x1s, y1s = [], [], [], []
-    for p in polygons_rc:
-        y, x = p[:, 0], p[:, 1]
-        y0s.append(y)
-        x0s.append(x)
-        y1s.append(np.roll(y, -1))
-        x1s.append(np.roll(x, -1))
-    out = np.zeros((rows, cols), dtype=bool)
-    if not y0s:
-        return out
-    y0, x0 = np.concatenate(y0s), np.concatenate(x0s)
-    y1, x1 = np.concatenate(y1s), np.concatenate(x1s)
-    keep = y0 != y1
-    y0, x0, y1, x1 = y0[keep], x0[keep], y1[keep], x1[keep]
-    if y0.size == 0:
-        return out
-    r_start = np.clip(np.ceil(np.minimum(y0, y1)), 0, rows).astype(np.int64)
-    r_stop = np.clip(np.ceil(np.maximum(y0, y1)), 0, rows).astype(np.int64)
-    counts = np.maximum(r_stop - r_start, 0)
-    total = int(counts.sum())
-    if total == 0:
-        return out
-    edge = np.repeat(np.arange(y0.size), counts)
-    first = np.repeat(np.cumsum(counts) - counts, counts)
-    r = r_start[edge] + (np.arange(total) - first)
-    t = (r - y0[edge]) / (y1[edge] - y0[edge])
-    x = x0[edge] + t * (x1[edge] - x0[edge])
-    j = np.clip(np.ceil(x - _SNAP), 0, cols).astype(np.int64)
-    c0 = int(j.min())
-    c1 = int(j.max())
-    r0, r1 = int(r.min()), int(r.max()) + 1
-    width = c1 - c0 + 1
-    toggles = np.bincount((r - r0) * width + (j - c0), minlength=(r1 - r0) * width)
-    parity = (np.cumsum(toggles.reshape(r1 - r0, width), axis=1) & 1).astype(bool)
-    stop = min(c1, cols)
-    out[r0:r1, c0:stop] = parity[:, : stop - c0]
-    return out
-
-
 def rasterize_polygons(
     polygons_mm: Iterable[ArrayLike],
     grid: Grid,
@@ -668,7 +622,9 @@ def rasterize_polygons(
     even-odd nesting (a polygon inside another is a hole; one inside a hole is an
     island). A voxel is inside when its centre is inside; a centre exactly on an edge
     counts as inside on left/top edges and outside on right/bottom ones (a polygon
-    along voxel edges covers exactly its area).
+    along voxel edges covers exactly its area). This is the in-plane rule of
+    ``rtplan.structures.raster``; a polygon fills only its own slice here (no slab rule:
+    :func:`rtstruct_masks` adds it).
 
     Parameters
     ----------
@@ -697,46 +653,25 @@ def rasterize_polygons(
            [0, 1, 1, 1, 0, 0],
            [0, 0, 0, 0, 0, 0]])
     """
-    if off_grid not in ("error", "ignore"):
-        raise InvalidParameterError(f"off_grid must be 'error' or 'ignore', got {off_grid!r}")
-    pos = grid.slice_positions_mm
-    by_slice: dict[int, list[NDArray[np.float64]]] = defaultdict(list)
-    for poly in polygons_mm:
-        pts = np.asarray(poly, dtype=float)
-        if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] < 3:
-            raise GeometryError(f"a polygon must be (N >= 3, 3) points in mm, got {pts.shape}")
-        local = (pts - grid.origin_mm) @ grid.direction.T
-        along = local[:, 0]
-        if float(np.ptp(along)) > 2 * plane_tol_mm:
-            raise GeometryError(
-                f"a contour is not planar on a slice: its points spread "
-                f"{float(np.ptp(along)):.3f} mm along the slice normal (allowed "
-                f"{2 * plane_tol_mm} mm); the RTSTRUCT may belong to a differently oriented "
-                "image"
-            )
-        mid = float(along.mean())
-        k = int(np.clip(np.searchsorted(pos, mid), 1, pos.size - 1)) if pos.size > 1 else 0
-        if pos.size > 1 and abs(pos[k - 1] - mid) <= abs(pos[k] - mid):
-            k -= 1
-        dist = abs(float(pos[k]) - mid)
-        if dist > plane_tol_mm:
-            if off_grid == "ignore":
-                continue
-            world = grid.origin_mm + mid * grid.direction[0]
-            raise GeometryError(
-                f"a contour at {np.round(world @ grid.direction[0], 3)} mm along the slice "
-                f"normal is {dist:.3f} mm from the nearest CT slice (tolerance "
-                f"{plane_tol_mm} mm): the RTSTRUCT was drawn on other slices or another "
-                "image; use the RTSTRUCT drawn on this planning CT (or resample the "
-                "structure onto it). Library: off_grid='ignore' drops such contours, a "
-                "larger plane_tol_mm accepts them"
-            )
-        rc = local[:, 1:] / np.asarray(grid.spacing_mm[1:])
-        by_slice[k].append(np.round(rc / _SNAP) * _SNAP)
-    mask = np.zeros(grid.shape, dtype=bool)
-    for k, polys in by_slice.items():
-        mask[k] = _fill_even_odd(polys, grid.shape[1], grid.shape[2])
-    return mask
+    return polygons_on_slices(polygons_mm, grid, plane_tol_mm=plane_tol_mm, off_grid=off_grid)
+
+
+def check_roi_frame(roi: StructureSetROI, target: CTSeries | Grid, check: bool = True) -> None:
+    """Raise :class:`GridMismatchError` when ``check``, ``target`` is a CT and the ROI's
+    ReferencedFrameOfReferenceUID is another one."""
+    if (
+        isinstance(target, CTSeries)
+        and check
+        and roi.frame_of_reference_uid
+        and roi.frame_of_reference_uid != target.frame_of_reference_uid
+    ):
+        raise GridMismatchError(
+            f"ROI {roi.name!r} is in frame of reference {roi.frame_of_reference_uid}, "
+            f"the CT in {target.frame_of_reference_uid}: the RTSTRUCT belongs to another "
+            "scan. Use the RTSTRUCT drawn on this planning CT, or register the structure "
+            "onto it first (library: check_frame_of_reference=False if you know both "
+            "share coordinates)"
+        )
 
 
 def rtstruct_masks(
@@ -767,7 +702,12 @@ def rtstruct_masks(
     Returns
     -------
     dict
-        ROI name -> boolean ``[slice, row, column]`` mask.
+        ROI name -> boolean ``[slice, row, column]`` mask. Every contour must lie on a CT
+        slice (within ``plane_tol_mm``); each contour plane then fills the CT slices of
+        its slab ``[z - t/2, z + t/2)``, ``t`` the ROI's contour spacing (a single
+        plane: its own slice), so an ROI contoured on every other slice also covers
+        the slices between (``rtplan.structures.raster``, the DVH's convention). In
+        plane, a voxel is inside when its centre is inside (even-odd).
 
     Examples
     --------
@@ -784,21 +724,9 @@ def rtstruct_masks(
     ]
     out: dict[str, NDArray[np.bool_]] = {}
     for roi in rois:
-        if (
-            isinstance(target, CTSeries)
-            and check_frame_of_reference
-            and roi.frame_of_reference_uid
-            and roi.frame_of_reference_uid != target.frame_of_reference_uid
-        ):
-            raise GridMismatchError(
-                f"ROI {roi.name!r} is in frame of reference {roi.frame_of_reference_uid}, "
-                f"the CT in {target.frame_of_reference_uid}: the RTSTRUCT belongs to another "
-                "scan. Use the RTSTRUCT drawn on this planning CT, or register the structure "
-                "onto it first (library: check_frame_of_reference=False if you know both "
-                "share coordinates)"
-            )
-        out[roi.name] = rasterize_polygons(
-            roi.polygons_mm, grid, plane_tol_mm=plane_tol_mm, off_grid=off_grid
-        )
+        check_roi_frame(roi, target, check_frame_of_reference)
+        on_slices = snapped_to_slices(roi.polygons_mm, grid, plane_tol_mm=plane_tol_mm,
+                                      off_grid=off_grid)
+        out[roi.name] = slab_mask(on_slices, grid)
     return out
 

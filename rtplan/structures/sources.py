@@ -367,10 +367,12 @@ def delineate_gtv(
     """The GTV of a lesion on the CT grid, with the warnings of its delineation.
 
     One handler per source kind of :data:`rtplan.lesions.LesionSource`: a ``sphere`` is
-    an exact sphere field; an ``rtstruct`` ROI or a ``mask`` label map a voxel mask on
-    the CT grid (:func:`source_mask`); a ``pet_seed`` is delineated on the native PET
-    grid from ``point_mm`` (PET frame LPS mm), outside ``pet_exclusion`` (boolean mask
-    on the PET grid), and the GTV is the union of the delineated PET voxel boxes mapped
+    an exact sphere field; an ``rtstruct`` ROI goes from its polygons to the distance
+    field directly (:func:`~rtplan.structures.sdf_from_rtstruct`: each contour a slab half
+    the contour spacing either side, margins measured to the polygons); a ``mask`` label
+    map is a voxel mask on the CT grid (:func:`source_mask`); a ``pet_seed`` is
+    delineated on the native PET grid from ``point_mm`` (PET frame LPS mm), outside
+    ``pet_exclusion`` (boolean mask on the PET grid), and the GTV is the union of the delineated PET voxel boxes mapped
     into CT space, sampled on the distance field's ~0.5 mm working lattice
     (:func:`~rtplan.structures.sdf_from_foreign_mask`; no resampling onto CT voxels,
     whose 1.5 mm pixels would quantise 4 mm PET boxes). ``pet`` (a
@@ -405,7 +407,29 @@ def delineate_gtv(
             )
         return LesionGTV(sdf_from_sphere(ct.grid, center_mm=src.center_mm,
                                          radius_mm=src.diameter_mm / 2))
+    if isinstance(src, RTStructSource):
+        return LesionGTV(_rtstruct_gtv(src, ct, cache))
     return LesionGTV(sdf_from_mask(source_mask(src, ct, cache), ct.grid))
+
+
+def _rtstruct_gtv(
+    src: RTStructSource, ct: CTSeries, cache: dict[str, StructureSet] | None
+) -> SignedDistanceField:
+    """An RTSTRUCT ROI straight from its polygons to the distance field (each contour a
+    slab half the contour spacing either side), not through CT voxels."""
+    from rtplan.structures.constructors import sdf_from_rtstruct
+    from rtplan.structures.rtstruct import read_rtstruct
+
+    cache = {} if cache is None else cache
+    path = str(Path(src.path))
+    if not os.path.isfile(path):
+        raise InputError(f"RTSTRUCT '{path}' does not exist")
+    if path not in cache:
+        cache[path] = read_rtstruct(path)
+    sdf = sdf_from_rtstruct(cache[path], src.roi, ct)
+    if sdf.is_empty:
+        raise InputError(f"source {src.roi!r} is empty on the planning CT grid")
+    return sdf
 
 
 def lesion_gtv(

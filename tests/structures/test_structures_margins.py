@@ -25,6 +25,12 @@ from rtplan.structures import (
 SLICE_MM = (1.5, 3.0)
 
 
+def _sampled(field):
+    """The same structure as a plain sampled field (the sphere forgotten), so that
+    margins go through the closest-point redistancing instead of the closed form."""
+    return type(field)(field.grid, tuple(p.with_phi(p.phi) for p in field.patches))
+
+
 def _grid(slice_mm: float, half_mm: float = 40.0) -> Grid:
     n = int(2 * half_mm / 0.98)
     return Grid(
@@ -66,12 +72,16 @@ def _check_sphere_contours(field, grid: Grid, center, radius_mm: float) -> float
 @pytest.mark.parametrize("slice_mm", SLICE_MM)
 @pytest.mark.parametrize("radius_mm", [3.0, 5.0, 8.0, 11.0, 15.0])
 @pytest.mark.parametrize("margin_mm", [2.0, 3.0, 5.0])
-def test_acceptance_sphere_gtv_ctv_ptv(slice_mm, radius_mm, margin_mm):
-    # issue 3 acceptance: off-grid centre; CTV = GTV + m, PTV = CTV + m chained
+@pytest.mark.parametrize("source", ["sphere", "sampled"])
+def test_acceptance_sphere_gtv_ctv_ptv(slice_mm, radius_mm, margin_mm, source):
+    # issue 3 acceptance: off-grid centre; CTV = GTV + m, PTV = CTV + m chained; for the
+    # sphere itself (closed form) and for its sampled field (closest-point redistancing)
     rng = np.random.default_rng(int(radius_mm * 10 + margin_mm + slice_mm * 100))
     grid = _grid(slice_mm)
     center = rng.uniform(-1.0, 1.0, 3)
     gtv = sdf_from_sphere(grid, center, radius_mm)
+    if source == "sampled":
+        gtv = _sampled(gtv)
     ctv = expand(gtv, margin_mm)
     ptv = expand(ctv, margin_mm)
     for field, r in ((gtv, radius_mm), (ctv, radius_mm + margin_mm),
@@ -87,8 +97,9 @@ def test_irregular_slices_contours_on_own_planes():
                 spacing_mm=(2.5, 0.98, 0.98), slice_offsets_mm=offsets)
     assert not grid.is_regular
     center = np.array([0.37, -0.21, 1.13])
-    ptv = expand(expand(sdf_from_sphere(grid, center, 6.0), 3.0), 3.0)
-    assert _check_sphere_contours(ptv, grid, center, 12.0) <= 0.1  # mm
+    for gtv in (sdf_from_sphere(grid, center, 6.0), _sampled(sdf_from_sphere(grid, center, 6.0))):
+        ptv = expand(expand(gtv, 3.0), 3.0)
+        assert _check_sphere_contours(ptv, grid, center, 12.0) <= 0.1  # mm
 
 
 def test_margin_smaller_than_slice_spacing_grows_in_z():
@@ -213,16 +224,18 @@ def test_anisotropic_margin_follows_patient_axes_on_a_flipped_grid():
     assert ptv.value_at(center + np.array([6.0, 0, 0])) == pytest.approx(0.0, abs=0.25)
 
 
-def test_shrink_sphere_and_to_empty():
+@pytest.mark.parametrize("source", ["sphere", "sampled"])
+def test_shrink_sphere_and_to_empty(source):
     grid = _grid(3.0)
     center = np.array([0.2, 0.3, -0.4])
-    s = shrink(sdf_from_sphere(grid, center, 10.0), 4.0)
+    prep = _sampled if source == "sampled" else (lambda f: f)
+    s = shrink(prep(sdf_from_sphere(grid, center, 10.0)), 4.0)
     rng = np.random.default_rng(7)
     u = rng.normal(size=(200, 3))
     u /= np.linalg.norm(u, axis=1)[:, None]
     assert np.abs(s.value_at(center + 6.0 * u)).max() <= 0.05
     assert volume_cc(s) == pytest.approx(4 / 3 * np.pi * 6.0**3 / 1000, rel=0.01)
-    gone = shrink(sdf_from_sphere(grid, center, 3.0), 3.5)
+    gone = shrink(prep(sdf_from_sphere(grid, center, 3.0)), 3.5)
     assert gone.is_empty and contours_from_sdf(gone) == [] and volume_cc(gone) == 0.0
 
 
@@ -328,7 +341,7 @@ def test_mask_margin_field_is_exact_at_the_cells(seed):
     # the field of mask + m (and of mask + m1 + m2) at every working-lattice cell near
     # its surface is the distance to the union of voxel boxes minus the margin,
     # against the brute-force minimum over all boxes
-    from rtplan.structures._sdf import _fine_mask
+    from rtplan.structures._lattice import fine_mask as _fine_mask
 
     rng = np.random.default_rng(seed)
     grid = Grid((20, 40, 40), origin_mm=(-19.4, -20.1, -25.0), spacing_mm=(2.5, 1.1, 0.9))
@@ -429,7 +442,8 @@ def test_mask_box_anisotropic_margin_is_the_octant_ellipsoid_sum():
 
 
 @pytest.mark.parametrize("radius_mm", [3.0, 5.0])
-def test_small_sphere_grown_far_stays_a_sphere_pointwise(radius_mm):
+@pytest.mark.parametrize("source", ["sphere", "sampled"])
+def test_small_sphere_grown_far_stays_a_sphere_pointwise(radius_mm, source):
     # a small sphere grown by 5 mm, then by 5 mm again: the field is the distance to the
     # sphere of radius r + 5 (r + 10) at every point of that surface, not only on
     # average. The curvature correction of the closest-point distance used to be clipped
@@ -440,6 +454,8 @@ def test_small_sphere_grown_far_stays_a_sphere_pointwise(radius_mm):
     u = rng.normal(size=(2000, 3))
     u /= np.linalg.norm(u, axis=1)[:, None]
     f = sdf_from_sphere(grid, center, radius_mm)
+    if source == "sampled":
+        f = _sampled(f)
     for k in (1, 2):
         f = expand(f, 5.0)
         r = radius_mm + 5.0 * k
@@ -451,7 +467,7 @@ def test_mask_anisotropic_margin_field_is_exact_at_the_cells(seed):
     # as above with a six-direction margin: at the cells near the new surface the field
     # is |v| (N - 1) / N for the voxel box of least octant-ellipsoid gauge N (v: the gap
     # vector to that box), against the brute-force minimum over all exposed boxes
-    from rtplan.structures._sdf import _fine_mask
+    from rtplan.structures._lattice import fine_mask as _fine_mask
 
     rng = np.random.default_rng(100 + seed)
     grid = Grid((20, 40, 40), origin_mm=(-19.4, -20.1, -25.0), spacing_mm=(2.5, 1.1, 0.9))

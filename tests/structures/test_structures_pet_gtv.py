@@ -41,7 +41,8 @@ from rtplan.structures import (
     volume_cc,
     write_rtstruct,
 )
-from rtplan.structures._sdf import _frac_index, _voxel_bounds
+from rtplan.structures._lattice import frac_index as _frac_index
+from rtplan.structures._lattice import voxel_bounds as _voxel_bounds
 from rtplan.structures.spec import LesionsFile
 from rtplan.structures.targets import (
     build_targets,
