@@ -372,8 +372,8 @@ def delineate_gtv(
     the contour spacing either side, margins measured to the polygons); a ``mask`` label
     map is a voxel mask on the CT grid (:func:`source_mask`); a ``pet_seed`` is
     delineated on the native PET grid from ``point_mm`` (PET frame LPS mm), outside
-    ``pet_exclusion`` (boolean mask on the PET grid), and the GTV is the union of the delineated PET voxel boxes mapped
-    into CT space, sampled on the distance field's ~0.5 mm working lattice
+    ``pet_exclusion`` (boolean mask on the PET grid), and the GTV is the union of the
+    delineated PET voxel boxes mapped into CT space, sampled on the distance field's ~0.5 mm working lattice
     (:func:`~rtplan.structures.sdf_from_foreign_mask`; no resampling onto CT voxels,
     whose 1.5 mm pixels would quantise 4 mm PET boxes). ``pet`` (a
     :class:`~rtplan.imaging.PETVolume`) is needed for ``pet_seed`` sources; when the
