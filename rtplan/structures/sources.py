@@ -366,18 +366,18 @@ def delineate_gtv(
 ) -> LesionGTV:
     """The GTV of a lesion on the CT grid, with the warnings of its delineation.
 
-    One handler per source kind of :data:`rtplan.lesions.LesionSource`: a ``sphere`` is
-    an exact sphere field; an ``rtstruct`` ROI goes from its polygons to the distance
-    field directly (:func:`~rtplan.structures.sdf_from_rtstruct`: each contour a slab half
-    the contour spacing either side, margins measured to the polygons); a ``mask`` label
-    map is a voxel mask on the CT grid (:func:`source_mask`); a ``pet_seed`` is
-    delineated on the native PET grid from ``point_mm`` (PET frame LPS mm), outside
-    ``pet_exclusion`` (boolean mask on the PET grid), and the GTV is the union of the
-    delineated PET voxel boxes mapped into CT space, sampled on the distance field's ~0.5 mm working lattice
-    (:func:`~rtplan.structures.sdf_from_foreign_mask`; no resampling onto CT voxels,
-    whose 1.5 mm pixels would quantise 4 mm PET boxes). ``pet`` (a
-    :class:`~rtplan.imaging.PETVolume`) is needed for ``pet_seed`` sources; when the
-    PET and CT frames of reference differ, ``pet_transform`` (PET -> CT, see
+    One handler per source kind of :data:`rtplan.lesions.LesionSource`: a ``sphere`` is an
+    exact sphere field; an ``rtstruct`` ROI goes from its polygons to the distance field
+    directly (:func:`~rtplan.structures.sdf_from_rtstruct`: each contour a slab half the
+    contour spacing either side, margins measured to the polygons); a ``mask`` label map is
+    a voxel mask on the CT grid (:func:`source_mask`); a ``pet_seed`` is delineated on the
+    native PET grid from ``point_mm`` (PET frame LPS mm), outside ``pet_exclusion`` (boolean
+    mask on the PET grid), and the GTV is the union of the delineated PET voxel boxes mapped
+    into CT space, sampled on the distance field's ~0.5 mm working lattice
+    (:func:`~rtplan.structures.sdf_from_foreign_mask`; no resampling onto CT voxels, whose
+    1.5 mm pixels would quantise 4 mm PET boxes). ``pet`` (a
+    :class:`~rtplan.imaging.PETVolume`) is needed for ``pet_seed`` sources; when the PET and
+    CT frames of reference differ, ``pet_transform`` (PET -> CT, see
     :func:`pet_to_ct_transform`) is required.
 
     Examples
