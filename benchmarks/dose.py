@@ -77,9 +77,9 @@ def _compare(ours, theirs, eclipse=None):
     rows = []
     for name, h in ours.items():
         t = theirs.get(name) if theirs else None
-        line = f"  {name:16s} V {h.total_volume_cm3:10.3f} cm3  mean {h.mean_gy:8.4f} Gy"
+        line = f"  {name:16s} V {h.total_volume_cc:10.3f} cm3  mean {h.mean_gy:8.4f} Gy"
         if t is not None:
-            line += (f" | dicompyler V {t.volume:10.3f} ({h.total_volume_cm3 - t.volume:+.3f})"
+            line += (f" | dicompyler V {t.volume:10.3f} ({h.total_volume_cc - t.volume:+.3f})"
                      f" mean {t.mean:8.4f} ({h.mean_gy - t.mean:+.4f})")
         if eclipse and name in eclipse:
             ev, em = eclipse[name]
@@ -231,7 +231,7 @@ def synthetic(dvhcalc) -> None:
         _compare(ours, theirs)
         sph = 4 / 3 * np.pi * 30**3 / 1000
         print(f"  (PTV sphere volume {sph:.3f} cm3; rtplan s=3 "
-              f"{ours3['PTV'].total_volume_cm3:.3f})")
+              f"{ours3['PTV'].total_volume_cc:.3f})")
 
 
 def main() -> None:

@@ -315,8 +315,8 @@ def blurred_ellipsoids(
     --------
     >>> g = Grid((15, 15, 15), origin_mm=(-14, -14, -14), spacing_mm=(2, 2, 2))
     >>> img = blurred_ellipsoids(g, [((0, 0, 0), (5, 5, 5), 1.0)], 6.0)
-    >>> total_ml = img.sum() * 8 / 1000; true_ml = 4 / 3 * np.pi * 125 / 1000
-    >>> bool(abs(total_ml / true_ml - 1) < 0.01), bool(img.max() < 0.72)
+    >>> total_cc = img.sum() * 8 / 1000; true_cc = 4 / 3 * np.pi * 125 / 1000
+    >>> bool(abs(total_cc / true_cc - 1) < 0.01), bool(img.max() < 0.72)
     (True, True)
     """
     from scipy import ndimage

@@ -269,24 +269,24 @@ def _run_dvh(args: argparse.Namespace) -> int:
     for name, h in dvhs.items():
         if h.dose_gy.size == 0:
             rows.append([name, "0", "-", "-", "-", "-", "-", "-"] + ["-"] * extra)
-            records.append({"name": name, "volume_cm3": 0.0})
+            records.append({"name": name, "volume_cc": 0.0})
             continue
         st = h.statistics()
         rec: dict[str, Any] = st.model_dump()
         rec["d_percent_gy"] = {f"{x:g}": float(h.dose_at_percent_gy(x)) for x in args.d_percent}
-        rec["v_gy"] = {f"{v:g}": float(h.volume_at_dose_cm3(v)) for v in args.v_gy}
+        rec["v_gy"] = {f"{v:g}": float(h.volume_at_dose_cc(v)) for v in args.v_gy}
         rec["v_gy_percent"] = {f"{v:g}": float(h.volume_at_dose_percent(v)) for v in args.v_gy}
         rec["geud_gy"] = {f"{a:g}": h.geud_gy(a) for a in args.geud_a}
         if args.json and args.curve:
             doses, vols = h.cumulative(args.bin_width_gy)
-            rec["cumulative"] = {"dose_gy": doses.tolist(), "volume_cm3": vols.tolist()}
+            rec["cumulative"] = {"dose_gy": doses.tolist(), "volume_cc": vols.tolist()}
         if args.json and args.differential:
             edges, vols = h.differential(args.bin_width_gy)
             rec["differential"] = {"bin_edges_gy": edges.tolist(),
-                                   "volume_cm3": vols.tolist()}
+                                   "volume_cc": vols.tolist()}
         records.append(rec)
         rows.append([
-            name, f"{st.volume_cm3:.2f}", f"{st.min_gy:.2f}", f"{st.mean_gy:.2f}",
+            name, f"{st.volume_cc:.2f}", f"{st.min_gy:.2f}", f"{st.mean_gy:.2f}",
             f"{st.max_gy:.2f}", f"{st.d98_gy:.2f}", f"{st.d50_gy:.2f}", f"{st.d2_gy:.2f}",
         ] + [f"{float(h.dose_at_percent_gy(x)):.2f}" for x in args.d_percent]
           + [f"{float(h.volume_at_dose_percent(v)):.1f}" for v in args.v_gy]
@@ -398,7 +398,7 @@ def _mask_names(masks: dict[str, Any] | None) -> list[str]:
 
 
 def _cov(u: Any) -> str:
-    return f"{u.percent:.3g} % ({u.volume_cm3:.4g} cm3)"
+    return f"{u.percent:.3g} % ({u.volume_cc:.4g} cm3)"
 
 
 _COURSE_LABELS = ("course",)

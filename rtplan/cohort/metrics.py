@@ -67,7 +67,7 @@ class MetricSpec:
         if self.kind == "d_cc":
             return float(h.dose_at_volume_gy(self.x))
         if self.kind == "v_cc":
-            return float(h.volume_at_dose_cm3(self.x))
+            return float(h.volume_at_dose_cc(self.x))
         return float(h.volume_at_dose_percent(self.x))
 
 

@@ -110,19 +110,19 @@ def _plan_metrics(plan: PlanEntry, params: DVHParameters,
             warnings.append(f"plan {plan.plan_label or plan.plan_uid}: ROI {name!r} has no "
                             "volume on the dose grid; no metrics")
             continue
-        if h.outside_grid_cm3 > 0:
+        if h.outside_grid_cc > 0:
             warnings.append(f"plan {plan.plan_label or plan.plan_uid}: ROI {name!r}: "
-                            f"{h.outside_grid_cm3:.3g} cm3 outside the dose grid (0 Gy)")
+                            f"{h.outside_grid_cc:.3g} cm3 outside the dose grid (0 Gy)")
         # doses rounded to 1e-9 Gy: the interpolation's float noise (1e-14 Gy) would
         # otherwise split equal doses into several DVH steps (D_x% depends on it)
-        h = dvh_from_samples(np.round(h.dose_gy, _ROUND_DECIMALS), h.volume_cm3, name=name,
-                             outside_grid_cm3=h.outside_grid_cm3)
+        h = dvh_from_samples(np.round(h.dose_gy, _ROUND_DECIMALS), h.volume_cc, name=name,
+                             outside_grid_cc=h.outside_grid_cc)
         ab, source = alpha_beta_for_roi(name, params.alpha_beta_gy,
                                         params.default_alpha_beta_gy)
-        eq = dvh_from_samples(eqd2_map(h.dose_gy, n, ab), h.volume_cm3, name=name,
-                              outside_grid_cm3=h.outside_grid_cm3)
+        eq = dvh_from_samples(eqd2_map(h.dose_gy, n, ab), h.volume_cc, name=name,
+                              outside_grid_cc=h.outside_grid_cc)
         out.append(MetricRecord(**common, roi=name, metric="volume", quantity="physical",
-                                value=h.total_volume_cm3, unit="cc"))
+                                value=h.total_volume_cc, unit="cc"))
         for s in specs:
             out.append(MetricRecord(**common, roi=name, metric=s.name, quantity="physical",
                                     value=s.value(h), unit=s.unit))  # type: ignore[arg-type]

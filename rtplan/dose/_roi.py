@@ -177,12 +177,12 @@ def roi_masks(
 
 @dataclass(frozen=True, eq=False)
 class RoiSamples:
-    """Dose samples of one ROI: each sample stands for the same ``volume_cm3``."""
+    """Dose samples of one ROI: each sample stands for the same ``volume_cc``."""
 
     name: str
     dose_gy: NDArray[np.float64]
-    volume_cm3: float
-    outside_cm3: float
+    volume_cc: float
+    outside_cc: float
 
 
 def roi_samples(
@@ -210,7 +210,7 @@ def roi_samples(
     RoiSamples
         Interpolated doses and the volume of each (slab thickness x sub-pixel area,
         cm3; the ROI's slab thickness is its contour spacing).
-        Points beyond the dose grid get 0 Gy; their volume is ``outside_cm3``.
+        Points beyond the dose grid get 0 Gy; their volume is ``outside_cc``.
 
     Examples
     --------
@@ -224,9 +224,9 @@ def roi_samples(
     >>> g = Grid((5, 20, 20), origin_mm=(0, 0, 0), spacing_mm=(2, 1, 1))
     >>> dose_gy = np.broadcast_to(0.1 * np.arange(20.0), g.shape)   # 0.1 Gy/mm along x
     >>> s = roi_samples(roi, dose_gy, g)
-    >>> round(s.dose_gy.size * s.volume_cm3, 6), round(float(s.dose_gy.mean()), 6)
+    >>> round(s.dose_gy.size * s.volume_cc, 6), round(float(s.dose_gy.mean()), 6)
     (0.6, 0.95)
-    >>> s.dose_gy.size, s.outside_cm3       # 3 planes x (10 mm x 3 per mm)^2 samples
+    >>> s.dose_gy.size, s.outside_cc       # 3 planes x (10 mm x 3 per mm)^2 samples
     (2700, 0.0)
     """
     s = int(supersampling)

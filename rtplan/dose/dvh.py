@@ -4,7 +4,7 @@ A :class:`DVH` keeps every distinct dose value of a structure with the volume th
 receives it (voxels, or supersampled points, each standing for a volume), so the
 metrics are computed from the samples, not from histogram bins:
 
-* ``V(D)`` (``volume_at_dose_cm3``): volume receiving at least ``D`` Gy.
+* ``V(D)`` (``volume_at_dose_cc``): volume receiving at least ``D`` Gy.
 * ``D_V`` (``dose_at_volume_gy``): the dose received by at least volume ``V`` (ICRU 83
   section 3.7: D98% near-minimum, D2% near-maximum, D50% median). Each distinct dose
   is placed at the middle of the volume it covers in the cumulative ordering (hottest
@@ -92,14 +92,14 @@ class DVHStatistics(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
-    volume_cm3: float
+    volume_cc: float
     min_gy: float
     max_gy: float
     mean_gy: float
     d2_gy: float
     d50_gy: float
     d98_gy: float
-    outside_grid_cm3: float = 0.0
+    outside_grid_cc: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,15 +112,15 @@ class DVH:
         Structure name.
     dose_gy
         Distinct sample doses (Gy), increasing.
-    volume_cm3
+    volume_cc
         Volume (cm3) receiving exactly each of those doses.
-    outside_grid_cm3
+    outside_grid_cc
         Part of the structure beyond the dose grid (counted at 0 Gy).
 
     Examples
     --------
     >>> h = dvh_from_samples([10.0, 20.0, 30.0, 40.0], [1.0, 1.0, 1.0, 1.0])
-    >>> h.total_volume_cm3, h.mean_gy, h.volume_at_dose_cm3(20.0)
+    >>> h.total_volume_cc, h.mean_gy, h.volume_at_dose_cc(20.0)
     (4.0, 25.0, 3.0)
     >>> h.dose_at_volume_gy(2.0), h.dose_at_percent_gy(50)
     (25.0, 25.0)
@@ -128,14 +128,14 @@ class DVH:
 
     name: str
     dose_gy: NDArray[np.float64]
-    volume_cm3: NDArray[np.float64]
-    outside_grid_cm3: float = 0.0
+    volume_cc: NDArray[np.float64]
+    outside_grid_cc: float = 0.0
 
     # -- totals ---------------------------------------------------------------------
     @property
-    def total_volume_cm3(self) -> float:
+    def total_volume_cc(self) -> float:
         """Volume of the structure (cm3)."""
-        return float(self.volume_cm3.sum())
+        return float(self.volume_cc.sum())
 
     def _need(self) -> None:
         if self.dose_gy.size == 0:
@@ -157,29 +157,29 @@ class DVH:
     def mean_gy(self) -> float:
         """Volume-weighted mean dose (Gy)."""
         self._need()
-        return float(np.dot(self.dose_gy, self.volume_cm3) / self.volume_cm3.sum())
+        return float(np.dot(self.dose_gy, self.volume_cc) / self.volume_cc.sum())
 
     # -- metrics ----------------------------------------------------------------------
-    def volume_at_dose_cm3(self, dose_gy: ArrayLike) -> NDArray[np.float64] | float:
+    def volume_at_dose_cc(self, dose_gy: ArrayLike) -> NDArray[np.float64] | float:
         """``V_D``: volume (cm3) receiving at least ``dose_gy``."""
         d = np.asarray(dose_gy, dtype=float)
-        above = np.concatenate([np.cumsum(self.volume_cm3[::-1])[::-1], [0.0]])
+        above = np.concatenate([np.cumsum(self.volume_cc[::-1])[::-1], [0.0]])
         out = above[np.searchsorted(self.dose_gy, d, side="left")]
         return float(out) if out.ndim == 0 else out
 
     def volume_at_dose_percent(self, dose_gy: ArrayLike) -> NDArray[np.float64] | float:
         """``V_D`` as a percentage of the structure volume."""
         self._need()
-        return self.volume_at_dose_cm3(dose_gy) * 100.0 / self.total_volume_cm3
+        return self.volume_at_dose_cc(dose_gy) * 100.0 / self.total_volume_cc
 
-    def dose_at_volume_gy(self, volume_cm3: ArrayLike) -> NDArray[np.float64] | float:
-        """``D_V``: dose (Gy) received by at least ``volume_cm3`` (hottest volume first)."""
+    def dose_at_volume_gy(self, volume_cc: ArrayLike) -> NDArray[np.float64] | float:
+        """``D_V``: dose (Gy) received by at least ``volume_cc`` (hottest volume first)."""
         self._need()
-        v = np.asarray(volume_cm3, dtype=float)
+        v = np.asarray(volume_cc, dtype=float)
         if np.any(v < 0):
-            raise InvalidParameterError(f"volume must be >= 0 cm3, got {volume_cm3!r}")
+            raise InvalidParameterError(f"volume must be >= 0 cm3, got {volume_cc!r}")
         d_desc = self.dose_gy[::-1]
-        w_desc = self.volume_cm3[::-1]
+        w_desc = self.volume_cc[::-1]
         mid = np.cumsum(w_desc) - w_desc / 2.0
         out = np.interp(v, mid, d_desc)
         return float(out) if out.ndim == 0 else out
@@ -189,7 +189,7 @@ class DVH:
         p = np.asarray(percent, dtype=float)
         if np.any((p < 0) | (p > 100)):
             raise InvalidParameterError(f"percent must be in [0, 100], got {percent!r}")
-        return self.dose_at_volume_gy(p * self.total_volume_cm3 / 100.0)
+        return self.dose_at_volume_gy(p * self.total_volume_cc / 100.0)
 
     def geud_gy(self, a: float) -> float:
         """Generalised equivalent uniform dose (Gy), ``(sum v_i D_i^a / V)^(1/a)``.
@@ -201,7 +201,7 @@ class DVH:
         a = float(a)
         if a == 0 or not np.isfinite(a):
             raise InvalidParameterError(f"gEUD parameter a must be finite and non-zero, got {a}")
-        w = self.volume_cm3 / self.volume_cm3.sum()
+        w = self.volume_cc / self.volume_cc.sum()
         if a < 0 and self.dose_gy[0] <= 0:
             return 0.0
         scale = self.max_gy if self.max_gy > 0 else 1.0  # avoids overflow for large a
@@ -211,13 +211,13 @@ class DVH:
     def cumulative(self, bin_width_gy: float = 0.01) -> tuple[NDArray, NDArray]:
         """Cumulative DVH: doses ``0, w, 2w, ...`` (Gy) and the volume (cm3) >= each."""
         edges = self._edges(bin_width_gy)
-        return edges, np.asarray(self.volume_at_dose_cm3(edges))
+        return edges, np.asarray(self.volume_at_dose_cc(edges))
 
     def differential(self, bin_width_gy: float = 0.01) -> tuple[NDArray, NDArray]:
         """Differential DVH: bin edges (Gy, one more than bins) and volume per bin (cm3)."""
         edges = self._edges(bin_width_gy)
         edges = np.append(edges, edges[-1] + bin_width_gy)
-        vol, _ = np.histogram(self.dose_gy, bins=edges, weights=self.volume_cm3)
+        vol, _ = np.histogram(self.dose_gy, bins=edges, weights=self.volume_cc)
         return edges, vol
 
     def _edges(self, bin_width_gy: float) -> NDArray[np.float64]:
@@ -229,18 +229,18 @@ class DVH:
         """Volume, min/max/mean, D2%, D50% and D98%."""
         d2, d50, d98 = (float(x) for x in np.atleast_1d(self.dose_at_percent_gy([2.0, 50.0, 98.0])))
         return DVHStatistics(
-            name=self.name, volume_cm3=self.total_volume_cm3, min_gy=self.min_gy,
+            name=self.name, volume_cc=self.total_volume_cc, min_gy=self.min_gy,
             max_gy=self.max_gy, mean_gy=self.mean_gy, d2_gy=d2, d50_gy=d50, d98_gy=d98,
-            outside_grid_cm3=self.outside_grid_cm3,
+            outside_grid_cc=self.outside_grid_cc,
         )
 
 
 def dvh_from_samples(
     dose_gy: ArrayLike,
-    volume_cm3: ArrayLike | float,
+    volume_cc: ArrayLike | float,
     *,
     name: str = "",
-    outside_grid_cm3: float = 0.0,
+    outside_grid_cc: float = 0.0,
 ) -> DVH:
     """DVH of dose samples, each standing for a volume.
 
@@ -248,12 +248,12 @@ def dvh_from_samples(
     ----------
     dose_gy
         Sample doses (Gy), any shape.
-    volume_cm3
+    volume_cc
         Volume of each sample (cm3): one value for all, or an array like ``dose_gy``
         (fractional partial-volume weights allowed).
     name
         Structure name.
-    outside_grid_cm3
+    outside_grid_cc
         Recorded on the DVH (see :class:`DVH`).
 
     Examples
@@ -262,24 +262,24 @@ def dvh_from_samples(
     2.0
     """
     d = np.asarray(dose_gy, dtype=np.float64).ravel()
-    w = np.broadcast_to(np.asarray(volume_cm3, dtype=np.float64), np.shape(dose_gy)).ravel()
+    w = np.broadcast_to(np.asarray(volume_cc, dtype=np.float64), np.shape(dose_gy)).ravel()
     if d.size and not np.isfinite(d).all():
         raise InvalidParameterError("dose samples must be finite")
     keep = w > 0
     if not keep.all():
         d, w = d[keep], w[keep]
     if d.size == 0:
-        return DVH(name, d, w.copy(), float(outside_grid_cm3))
-    if np.ndim(volume_cm3) == 0:  # equal volumes: count the samples of each dose
+        return DVH(name, d, w.copy(), float(outside_grid_cc))
+    if np.ndim(volume_cc) == 0:  # equal volumes: count the samples of each dose
         d = np.sort(d)
         starts = np.flatnonzero(np.concatenate([[True], d[1:] != d[:-1]]))
-        volumes = np.diff(np.append(starts, d.size)) * float(np.asarray(volume_cm3))
+        volumes = np.diff(np.append(starts, d.size)) * float(np.asarray(volume_cc))
     else:  # one sort; ties are merged
         order = np.argsort(d)
         d = d[order]
         starts = np.flatnonzero(np.concatenate([[True], d[1:] != d[:-1]]))
         volumes = np.add.reduceat(w[order], starts)
-    return DVH(name, d[starts], volumes.astype(np.float64), float(outside_grid_cm3))
+    return DVH(name, d[starts], volumes.astype(np.float64), float(outside_grid_cc))
 
 
 def dvh_from_mask(
@@ -304,7 +304,7 @@ def dvh_from_mask(
     --------
     >>> dose = np.arange(8.0).reshape(2, 2, 2)
     >>> h = dvh_from_mask(dose, dose >= 4, 1000.0)
-    >>> h.total_volume_cm3, h.mean_gy, h.min_gy
+    >>> h.total_volume_cc, h.mean_gy, h.min_gy
     (4.0, 5.5, 4.0)
     """
     d = np.asarray(dose_gy)
@@ -375,7 +375,7 @@ def structure_dvhs(
             )
         s = roi_samples(roi, dose.dose_gy, dose.grid, supersampling=supersampling)
         out[roi.name] = dvh_from_samples(
-            s.dose_gy, s.volume_cm3, name=roi.name, outside_grid_cm3=s.outside_cm3
+            s.dose_gy, s.volume_cc, name=roi.name, outside_grid_cc=s.outside_cc
         )
     return out
 
@@ -438,7 +438,7 @@ def dvh_figure(
                 # near-white on white: a grey outline keeps the ROI's colour visible
                 kw["path_effects"] = [effects.Stroke(linewidth=3, foreground="0.45"),
                                       effects.Normal()]
-        ax.plot(d, v * 100 / h.total_volume_cm3, label=name, **kw)
+        ax.plot(d, v * 100 / h.total_volume_cc, label=name, **kw)
     ax.set_xlabel(dose_label)
     ax.set_ylabel("Volume (%)")
     ax.set_ylim(0, 102)

@@ -197,7 +197,7 @@ class UncoveredVolume(BaseModel):
 
     voxels: int
     percent: float
-    volume_cm3: float
+    volume_cc: float
 
     @classmethod
     def of(cls, uncovered: NDArray[np.bool_], region: NDArray[np.bool_] | None,
@@ -208,7 +208,7 @@ class UncoveredVolume(BaseModel):
         else:
             k, total = int(np.count_nonzero(uncovered & region)), int(np.count_nonzero(region))
         return cls(voxels=k, percent=100.0 * k / total if total else 0.0,
-                   volume_cm3=k * float(voxel_volume_mm3) / 1000.0)
+                   volume_cc=k * float(voxel_volume_mm3) / 1000.0)
 
 
 class CourseCoverage(BaseModel):
@@ -388,7 +388,7 @@ def sum_courses_eqd2_report(
     >>> new = DoseGrid(np.full(g.shape, 30.0), g, "1.2.3", fractions=10)
     >>> r = sum_courses_eqd2_report([old, new], 3.0)
     >>> c = r.coverage[0].last_course_dose
-    >>> c.voxels, round(c.percent, 1), round(c.volume_cm3, 3)
+    >>> c.voxels, round(c.percent, 1), round(c.volume_cc, 3)
     (2, 66.7, 0.024)
     >>> r.warnings[0][:60]
     'course 1 does not cover 2 voxels (0.024 cm3, 66.7 %) of the '
@@ -468,7 +468,7 @@ def sum_courses_eqd2_report(
         if not is_last and lost.voxels:
             warnings.append(
                 f"course {n + 1}{_label(course)} does not cover {lost.voxels} voxels "
-                f"({lost.volume_cm3:.4g} cm3, {lost.percent:.3g} %) of the common grid that "
+                f"({lost.volume_cc:.4g} cm3, {lost.percent:.3g} %) of the common grid that "
                 f"receive dose from the last course (up to "
                 f"{float(physical[uncovered & irradiated].max()):.4g} Gy there): its dose "
                 "there is counted as 0 Gy, so the sum may underestimate; use a course grid "

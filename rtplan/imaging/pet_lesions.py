@@ -62,7 +62,7 @@ from rtplan.lesions import (
 __all__ = [
     "CANDIDATE_SUV",
     "OLIGOMETASTATIC_MAX",
-    "SUVPEAK_VOLUME_ML",
+    "SUVPEAK_VOLUME_CC",
     "THRESHOLD_PRESETS",
     "Candidate",
     "LesionMeasures",
@@ -91,7 +91,7 @@ CANDIDATE_SUV = 3.0
 #: Maximum number of metastases for the oligometastatic state (Heidelberg series).
 OLIGOMETASTATIC_MAX = 5
 #: Volume of the SUVpeak sphere (ml).
-SUVPEAK_VOLUME_ML = 1.0
+SUVPEAK_VOLUME_CC = 1.0
 #: A local SUVmax at most this multiple of the surrounding background is flat background
 #: (no lesion): refused.
 _FLAT_CONTRAST = 1.1
@@ -461,9 +461,9 @@ def segment_seed(
 
 
 def suv_peak(
-    suv: ArrayLike, grid: Grid, mask: ArrayLike, volume_ml: float = SUVPEAK_VOLUME_ML
+    suv: ArrayLike, grid: Grid, mask: ArrayLike, volume_cc: float = SUVPEAK_VOLUME_CC
 ) -> float:
-    """SUVpeak: highest mean SUV in a sphere of ``volume_ml`` centred in the lesion.
+    """SUVpeak: highest mean SUV in a sphere of ``volume_cc`` centred in the lesion.
 
     The sphere is centred on each voxel of ``mask`` in turn; voxels are weighted by the
     fraction of their volume inside the sphere (5 x 5 x 5 supersampling). Needs a
@@ -485,7 +485,7 @@ def suv_peak(
         raise InvalidParameterError("the lesion mask is empty: nothing to measure")
     if not grid.is_regular:
         raise GeometryError("SUVpeak needs a regular slice spacing: resample first")
-    radius = (3.0 * volume_ml * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
+    radius = (3.0 * volume_cc * 1000.0 / (4.0 * math.pi)) ** (1.0 / 3.0)
     kernel = _sphere_kernel(grid, radius)
     half = [(n - 1) // 2 for n in kernel.shape]
     nz = np.argwhere(m)

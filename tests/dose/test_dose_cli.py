@@ -92,7 +92,7 @@ def test_dvh_table_and_json(files, tmp_path, capsys):
     heart = next(s for s in data["structures"] if s["name"] == "Heart")
     assert heart["mean_gy"] == pytest.approx(0.6476, abs=0.01)  # Eclipse: 4.6254 % of 14 Gy
     assert heart["geud_gy"]["1"] == pytest.approx(heart["mean_gy"], rel=1e-9)
-    assert heart["cumulative"]["volume_cm3"][0] == pytest.approx(heart["volume_cm3"])
+    assert heart["cumulative"]["volume_cc"][0] == pytest.approx(heart["volume_cc"])
     assert main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--roi", "Heart",
                  "--eqd2", "--plan", files["rp"], "--alpha-beta", "3"]) == 0
     table = capsys.readouterr().out
@@ -208,16 +208,16 @@ def test_dvh_d_percent_and_differential_against_eclipse(files, capsys):
         ref = float(np.interp(-x, -cum / total * 100, edges))
         assert heart["d_percent_gy"][f"{x:g}"] == pytest.approx(ref, abs=0.05)
     diff = heart["differential"]
-    b, v = np.asarray(diff["bin_edges_gy"]), np.asarray(diff["volume_cm3"])
+    b, v = np.asarray(diff["bin_edges_gy"]), np.asarray(diff["volume_cc"])
     assert b[1] - b[0] == pytest.approx(0.5) and v.size == b.size - 1
-    assert v.sum() == pytest.approx(heart["volume_cm3"], rel=1e-9)
+    assert v.sum() == pytest.approx(heart["volume_cc"], rel=1e-9)
     # Eclipse's differential on the same 0.5 Gy bins: cumulative differences, % of volume
     ecl = np.interp(b, edges, cum, right=0.0)
     ecl_diff = (ecl[:-1] - ecl[1:]) / total * 100
-    assert np.max(np.abs(v / heart["volume_cm3"] * 100 - ecl_diff)) < 4.0
+    assert np.max(np.abs(v / heart["volume_cc"] * 100 - ecl_diff)) < 4.0
     # the differential integrates to the cumulative curve of the same bins
     curve = heart["cumulative"]
-    np.testing.assert_allclose(np.cumsum(v[::-1])[::-1], curve["volume_cm3"][:v.size],
+    np.testing.assert_allclose(np.cumsum(v[::-1])[::-1], curve["volume_cc"][:v.size],
                                rtol=1e-9)
     assert main(["dose", "dvh", files["rd"], "--structures", files["rs"], "--roi", "Heart",
                  "--d-percent", "95"]) == 0
@@ -262,7 +262,7 @@ def test_sum_reports_uncovered_volume_of_a_translated_course(files, tmp_path, ca
     n = 12 * 129 * 98
     assert c1["course"] == 1 and c1["grid"]["voxels"] == n
     assert c1["grid"]["percent"] == pytest.approx(12 / 194 * 100)
-    assert c1["grid"]["volume_cm3"] == pytest.approx(n * 0.01875)
+    assert c1["grid"]["volume_cc"] == pytest.approx(n * 0.01875)
     # voxels of those columns with dose from the last course (pydicom's pixel data > 0)
     d = physical(files["rd"])
     lost = int((d[:, :, :12] > 0).sum())

@@ -56,7 +56,7 @@ from rtplan.structures.rtstruct import StructureSet, StructureSetROI, read_rtstr
 # ------------------------------------------------------------------ analytic dose
 def test_uniform_dose():
     h = dvh_from_mask(np.full((4, 5, 6), 7.25), np.ones((4, 5, 6), bool), 8.0)
-    assert h.total_volume_cm3 == pytest.approx(4 * 5 * 6 * 8e-3)
+    assert h.total_volume_cc == pytest.approx(4 * 5 * 6 * 8e-3)
     for value in (h.mean_gy, h.min_gy, h.max_gy, h.dose_at_percent_gy(2),
                   h.dose_at_percent_gy(98), h.geud_gy(-10), h.geud_gy(8)):
         assert value == pytest.approx(7.25, abs=1e-12)
@@ -88,7 +88,7 @@ def test_ramp_volume_at_dose(ramp, dose_gy):
     h, _step, total = ramp
     expected = total * (B_GY - dose_gy) / (B_GY - A_GY)
     # the threshold counts whole columns of voxels: error < one column (12 voxels)
-    assert h.volume_at_dose_cm3(dose_gy) == pytest.approx(expected, abs=12e-3)
+    assert h.volume_at_dose_cc(dose_gy) == pytest.approx(expected, abs=12e-3)
 
 
 def test_ramp_mean_and_geud(ramp):
@@ -114,9 +114,9 @@ def test_ramp_histograms(ramp):
 
 def test_fractional_weights():
     h = dvh_from_samples([1.0, 2.0, 3.0], [0.5, 1.0, 0.5])
-    assert h.mean_gy == pytest.approx(2.0) and h.total_volume_cm3 == 2.0
+    assert h.mean_gy == pytest.approx(2.0) and h.total_volume_cc == 2.0
     assert h.dose_at_volume_gy(0.25) == 3.0  # the hottest 0.25 cm3
-    assert h.volume_at_dose_cm3(2.0) == 1.5
+    assert h.volume_at_dose_cc(2.0) == 1.5
 
 
 def test_empty_structure_message():
@@ -145,7 +145,7 @@ def test_contour_box_volume_and_linear_dose():
     ss = StructureSet((square_roi([-6.0, -3.0, 0.0, 3.0, 6.0], 10.0),), "", ("1.2.3",),
                       (), "", "")
     h = structure_dvhs(dose, ss)["Box"]
-    assert h.total_volume_cm3 == pytest.approx(6.0, rel=1e-12)
+    assert h.total_volume_cc == pytest.approx(6.0, rel=1e-12)
     # linear dose, symmetric sampling: mean = dose at the centre; extremes at x = +-10
     # minus half a sub-sample (2.5/3 mm / 2)
     assert h.mean_gy == pytest.approx(20.0, abs=1e-9)
@@ -181,8 +181,8 @@ def test_single_plane_roi_mask_matches_its_dvh_volume():
     m = roi_masks(ss, g)["Box"]
     assert m.sum(axis=(1, 2)).tolist() == [64, 0, 0]
     dvh = structure_dvhs(DoseGrid(np.ones(g.shape), g), ss)["Box"]
-    assert dvh.total_volume_cm3 == pytest.approx(1.2, rel=1e-12)
-    assert m.sum() * g.voxel_volume_mm3 / 1000 == pytest.approx(dvh.total_volume_cm3)
+    assert dvh.total_volume_cc == pytest.approx(1.2, rel=1e-12)
+    assert m.sum() * g.voxel_volume_mm3 / 1000 == pytest.approx(dvh.total_volume_cc)
 
 
 def test_contour_planes_midway_between_frames_are_not_double_counted():
@@ -234,7 +234,7 @@ def test_circle_area_supersampled():
     ss = StructureSet((roi,), "", (), (), "", "")
     for s, tol in ((1, 0.03), (3, 0.01), (8, 0.003)):
         h = structure_dvhs(DoseGrid(np.ones(g.shape), g), ss, supersampling=s)["C"]
-        assert h.total_volume_cm3 == pytest.approx(exact, rel=tol)
+        assert h.total_volume_cc == pytest.approx(exact, rel=tol)
 
 
 def test_frame_of_reference_checked():
@@ -279,8 +279,8 @@ def xor_area_mm2(polys):
 def test_volume_equals_contour_volume(shared_case, name):
     dose, ss, ours, _ = shared_case
     _pos, polys, spacing = contour_planes(ss.roi(name), dose.grid)
-    ref_cm3 = sum(xor_area_mm2(p) for p in polys) * spacing / 1000
-    assert ours[name].total_volume_cm3 == pytest.approx(ref_cm3, rel=0.01)
+    ref_cc = sum(xor_area_mm2(p) for p in polys) * spacing / 1000
+    assert ours[name].total_volume_cc == pytest.approx(ref_cc, rel=0.01)
 
 
 @pytest.mark.parametrize(
@@ -314,7 +314,7 @@ def test_curves_and_volumes_match_eclipse(shared_case, name):
     _, width, volume = eclipse[name]
     h = ours[name]
     total = volume[0]
-    assert h.total_volume_cm3 == pytest.approx(total, rel=0.03)  # ROIs >= 10 cm3
+    assert h.total_volume_cc == pytest.approx(total, rel=0.03)  # ROIs >= 10 cm3
     edges = np.cumsum(width) - width  # Eclipse: volume receiving >= each bin's lower edge
     ours_pct = np.asarray(h.volume_at_dose_percent(edges))
     # relative cumulative DVHs within 4 percentage points everywhere
@@ -327,5 +327,5 @@ def test_curves_and_volumes_match_eclipse(shared_case, name):
 
 def test_body_volume_differs_from_eclipse_as_documented(shared_case):
     _, _, ours, eclipse = shared_case
-    ratio = ours["BODY"].total_volume_cm3 / eclipse["BODY"][2][0]
+    ratio = ours["BODY"].total_volume_cc / eclipse["BODY"][2][0]
     assert ratio == pytest.approx(1.0671, abs=0.002)  # see the module docstring

@@ -144,15 +144,15 @@ def test_uncovered_volumes_hand_counted():
     c1, c2 = r.coverage
     # uncovered: frame z = 0 (18 voxels) + columns x = 0, 2 of frames 3-9 (3 x 3 x 2 = 18)
     assert (c1.course, c1.source, c1.grid.voxels) == (1, "RD_old.dcm", 36)
-    assert c1.grid.percent == pytest.approx(50.0) and c1.grid.volume_cm3 == pytest.approx(0.432)
+    assert c1.grid.percent == pytest.approx(50.0) and c1.grid.volume_cc == pytest.approx(0.432)
     # of the 48 voxels the last course irradiates: frame 0 (2 x 6 = 12) + 3 x 2 x 2 = 12
     assert c1.last_course_dose.voxels == 24
     assert c1.last_course_dose.percent == pytest.approx(50.0)
-    assert c1.last_course_dose.volume_cm3 == pytest.approx(0.288)
+    assert c1.last_course_dose.volume_cc == pytest.approx(0.288)
     # PTV: columns 0, 2 of frames 6, 9: 2 x 3 x 2 = 12 of 18 voxels
     assert c1.rois["PTV"].voxels == 12
     assert c1.rois["PTV"].percent == pytest.approx(200 / 3)
-    assert c1.rois["PTV"].volume_cm3 == pytest.approx(0.144)
+    assert c1.rois["PTV"].volume_cc == pytest.approx(0.144)
     assert c2.grid.voxels == 0 and c2.rois["PTV"].voxels == 0  # the common grid itself
     assert len(r.warnings) == 1
     w = r.warnings[0]

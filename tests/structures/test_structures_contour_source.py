@@ -170,7 +170,7 @@ def test_structure_volume_and_dvh_volume_agree(tmp_path, step):
     vox_cc = ct.grid.voxel_volume_mm3 / 1000
     structure_cc = mask.sum() * vox_cc
     dose = DoseGrid(np.ones(ct.grid.shape), ct.grid, ct.frame_of_reference_uid)
-    dvh_cc = structure_dvhs(dose, ss, supersampling=1)["GTV_1"].total_volume_cm3
+    dvh_cc = structure_dvhs(dose, ss, supersampling=1)["GTV_1"].total_volume_cc
     # the same voxels: mask count and DVH samples agree exactly
     assert dvh_cc == pytest.approx(structure_cc, rel=1e-12)
     # every CT slice within the slabs is filled: with contours every other slice, a
@@ -189,7 +189,7 @@ def test_structure_volume_and_dvh_volume_agree(tmp_path, step):
     # half a pixel times the perimeter, per slab
     perim = sum(shapely.Polygon(p[:, :2]).length for p in roi.polygons_mm) * t_mm / 1000
     assert abs(structure_cc - analytic_cc) <= 0.5 * 0.98 * perim
-    dvh3_cc = structure_dvhs(dose, ss)["GTV_1"].total_volume_cm3  # 3 x 3 sub-samples
+    dvh3_cc = structure_dvhs(dose, ss)["GTV_1"].total_volume_cc  # 3 x 3 sub-samples
     assert abs(dvh3_cc - analytic_cc) <= 0.5 * 0.98 / 3 * perim
     # the distance field of the same contours measures the analytic slab volume
     assert volume_cc(sdf_from_rtstruct(ss, "GTV_1", ct)) == pytest.approx(analytic_cc,
