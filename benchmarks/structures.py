@@ -261,27 +261,13 @@ def _real_ct_child(folder: str) -> None:
     out_dir = Path(tempfile.mkdtemp())
 
     def pipeline(stage):
-        """The new path, stage by stage; returns what the report prints."""
+        """The pipeline of ``rtplan structures``, stage by stage (the External is a
+        VoxelMask: contoured along its voxel edges, measured by counting)."""
         ct = stage("load CT", lambda: load_ct_series(folder))
         grid = ct.grid
         body = stage("body_mask", lambda: body_mask(ct.volume_hu, grid))
-
-        def lesion_targets():
-            # build_targets as it will run once the External is a voxel mask: the call
-            # that turns the body into a distance field is skipped (its target dropped)
-            real = s.sdf_from_mask
-
-            def no_body_sdf(mask, *args, **kwargs):
-                return None if mask is body else real(mask, *args, **kwargs)
-
-            s.sdf_from_mask = no_body_sdf
-            try:
-                ts = build_targets(spec, ct, body=body)
-            finally:
-                s.sdf_from_mask = real
-            return [t for t in ts.targets if t.sdf is not None]
-
-        targets = stage("lesion targets (build_targets)", lesion_targets)
+        ts = stage("lesion targets (build_targets)", lambda: build_targets(spec, ct, body=body))
+        targets = [t for t in ts.targets if t.name != "External"]
         ext = stage("External: outline_contours", lambda: outline_contours(body, grid))
         ext_cc = stage("External: mask_volume_cc", lambda: mask_volume_cc(body, grid))
         rois = stage("contouring lesion targets", lambda: targets_to_rois(targets))
