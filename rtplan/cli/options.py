@@ -25,7 +25,9 @@ __all__ = [
     "keywords_as_flags",
     "model_from_args",
     "new_command",
+    "non_negative_float_arg",
     "parse_source",
+    "positive_float_arg",
     "print_json",
     "progress_printer",
 ]
@@ -164,6 +166,38 @@ def float_arg(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def positive_float_arg(text: str) -> float:
+    """argparse type: a finite number > 0 (``nan``, ``inf``, ``0`` and ``-1`` refused).
+
+    Examples
+    --------
+    >>> positive_float_arg("3")
+    3.0
+    >>> positive_float_arg("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a finite number > 0, got 'nan'
+    """
+    value = float_arg(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float_arg(text: str) -> float:
+    """argparse type: a finite number >= 0.
+
+    Examples
+    --------
+    >>> non_negative_float_arg("0"), non_negative_float_arg("2.5")
+    (0.0, 2.5)
+    """
+    value = float_arg(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
 
 
 def alpha_beta_arg(text: str) -> float:

@@ -30,7 +30,7 @@ from rtplan._shared.optional import import_optional
 from rtplan.dose._roi import roi_samples
 from rtplan.dose.rtdose import DoseGrid
 from rtplan.errors import GridMismatchError, InputError, InvalidParameterError
-from rtplan.structures.rtstruct import StructureSet, read_rtstruct
+from rtplan.structures.rtstruct import StructureSet, StructureSetROI, read_rtstruct
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -359,9 +359,10 @@ def structure_dvhs(
     2.0
     """
     ss = structures if isinstance(structures, StructureSet) else read_rtstruct(structures)
-    rois = [ss.roi(n) for n in names] if names is not None else [
+    rois = [_one_roi(ss, n) for n in names] if names is not None else [
         r for r in ss.rois if r.polygons_mm
     ]
+    _check_unique_names(rois, ss)
     out: dict[str, DVH] = {}
     for roi in rois:
         if (
@@ -378,6 +379,38 @@ def structure_dvhs(
             s.dose_gy, s.volume_cm3, name=roi.name, outside_grid_cm3=s.outside_cm3
         )
     return out
+
+
+def _same_name(ss: StructureSet, name: str) -> list[StructureSetROI]:
+    return [r for r in ss.rois if r.name == name]
+
+
+def _duplicate_error(name: str, rois: Sequence[StructureSetROI], ss: StructureSet
+                     ) -> InputError:
+    numbers = ", ".join(str(r.number) for r in rois)
+    return InputError(
+        f"ROIs {numbers} (ROINumber) of '{ss.path}' are all called {name!r}: their DVHs "
+        "would be reported under one name; rename them apart in the RTSTRUCT (the other "
+        "ROIs can still be asked for by name)"
+    )
+
+
+def _one_roi(ss: StructureSet, name: str) -> StructureSetROI:
+    """``ss.roi(name)``, with the ROI numbers named when several ROIs have that name."""
+    same = _same_name(ss, name)
+    if len(same) > 1:
+        raise _duplicate_error(name, same, ss)
+    return ss.roi(name)
+
+
+def _check_unique_names(rois: Sequence[StructureSetROI], ss: StructureSet) -> None:
+    """Refuse two ROIs of one name: a DVH keyed by name would silently lose one."""
+    seen: dict[str, list[StructureSetROI]] = {}
+    for roi in rois:
+        seen.setdefault(roi.name, []).append(roi)
+    for name, group in seen.items():
+        if len({r.number for r in group}) > 1:
+            raise _duplicate_error(name, group, ss)
 
 
 def dvh_figure(
