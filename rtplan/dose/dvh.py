@@ -204,7 +204,13 @@ class DVH:
         w = self.volume_cm3 / self.volume_cm3.sum()
         if a < 0 and self.dose_gy[0] <= 0:
             return 0.0
-        scale = self.max_gy if self.max_gy > 0 else 1.0  # avoids overflow for large a
+        # scaled so that every term (D_i / scale)^a is <= 1 and one term is 1: by Dmax
+        # for a > 0, by Dmin for a < 0; no overflow for any finite a (a = -1e308 gives
+        # Dmin, not 0)
+        if a > 0:
+            scale = self.max_gy if self.max_gy > 0 else 1.0
+        else:
+            scale = self.min_gy
         return float(scale * np.dot(w, (self.dose_gy / scale) ** a) ** (1.0 / a))
 
     # -- histograms ------------------------------------------------------------------

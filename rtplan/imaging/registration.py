@@ -46,6 +46,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -388,6 +389,7 @@ def load_matrix(path: str | os.PathLike[str]) -> RigidTransform:
         except ValidationError as exc:
             raise from_validation_error(exc, f"matrix file '{p}'") from None
         src = f"matrix file {p.name} ({doc.from_frame} -> {doc.to_frame})"
+        _check_entries(p, [v for row in doc.matrix for v in row])
         return RigidTransform(np.array(doc.matrix), doc.from_frame, doc.to_frame, src)
     body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     tokens = [t for t in re.split(r"[\s,;\[\]()]+", body) if t]
@@ -404,8 +406,24 @@ def load_matrix(path: str | os.PathLike[str]) -> RigidTransform:
             f"matrix file '{p}' holds {len(values)} numbers; a 4 x 4 matrix needs 16 (row by "
             "row, last row 0 0 0 1)"
         )
+    _check_entries(p, values)
     return RigidTransform(np.array(values).reshape(4, 4), "PET", "CT",
                           f"matrix file {p.name} (PET -> CT)")
+
+
+#: Largest magnitude of a matrix entry (mm for translations; rotations lie in -1..1).
+_MAX_MATRIX_ENTRY = 1e6
+
+
+def _check_entries(p: Path, values: list[float]) -> None:
+    """Refuse NaN, infinite and absurdly large entries before any matrix arithmetic."""
+    for v in values:
+        if not (math.isfinite(v) and abs(v) <= _MAX_MATRIX_ENTRY):
+            raise InputError(
+                f"matrix file '{p}': entry {v!r} is not a plausible value of a rigid "
+                f"matrix (finite, at most {_MAX_MATRIX_ENTRY:g} in magnitude: rotations "
+                "lie in -1..1, translations are mm): check the file"
+            )
 
 
 def _is_float(t: str) -> bool:

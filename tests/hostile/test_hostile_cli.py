@@ -13,6 +13,7 @@ import copy
 import errno
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -630,3 +631,169 @@ def test_gtv_outside_the_body_still_says_so(ct):
 )
 def test_radiobiology_extremes(capsys, argv, match):
     refused(capsys, *argv, match=match)
+
+
+# ============================================ 8. the hostile sweep, one case per line
+@pytest.fixture
+def zoo(tmp_path, ct, lesions_file, dose_files) -> dict[str, str]:
+    """Hostile files: empty, random bytes, a folder, a FIFO, a NUL byte, a unicode name,
+    matrices with NaN / 1e308 entries; and valid CT, lesions, RTDOSE, RTSTRUCT."""
+    rng = np.random.default_rng(11)
+    files = {
+        "empty": b"", "garbage": rng.integers(0, 256, 3000, dtype=np.uint8).tobytes(),
+        "nul.json": b'{"a":\x00}', "list.json": b"[1, 2, 3]", "inf.json": b"1e999",
+        "nanm.txt": b"nan 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1",
+        "bigm.txt": b"1e308 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1",
+        "zerom.txt": b"0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 1",
+        "l\u00fcsi\u00f6ns_\u65e5\u672c.json": b'{"lesions": []}',
+        "plan_frac.json": b'{"name": "p", "fractions": 5.5, "levels": '
+                          b'[{"name": "a", "total_dose_gy": 10}]}',
+        "plan_big.json": b'{"name": "p", "fractions": 1e308, "levels": '
+                         b'[{"name": "a", "total_dose_gy": 10}]}',
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    paths = {k.split(".")[0]: str(tmp_path / k) for k in files}
+    paths["unicode"] = str(tmp_path / "l\u00fcsi\u00f6ns_\u65e5\u672c.json")
+    return {**paths, "dir": str(tmp_path / "folder"), "fifo": str(tmp_path / "fifo"),
+            "ct": str(ct), "lesions": str(lesions_file), "rd": str(dose_files["rd"]),
+            "rd2": str(dose_files["rd2"]), "rs": str(dose_files["rs"]),
+            "out": str(tmp_path / "new_out.dcm")}
+
+
+_RD = "dose eqd2 {rd} --fractions 5 --alpha-beta 3 -o {out}"
+_SUM = "dose sum {rd} {rd2} --fractions 5 --fractions 5 --alpha-beta 3 -o {out}"
+_DVH = "dose dvh {rd} --structures {rs}"
+_LES = "lesions --pet {dir} --lesions"
+_STR = "structures --ct {ct} --lesions {lesions} -o {out} -q"
+SWEEP = [
+    # lesions: the lesions file and the PET folder
+    (f"{_LES} {{dir}}", "is a folder, not a file"),
+    (f"{_LES} /dev/null", "is a device"),
+    (f"{_LES} {{fifo}}", "named pipe"),
+    (f"{_LES} {{empty}}", "not valid JSON"),
+    (f"{_LES} {{garbage}}", "not UTF-8"),
+    (f"{_LES} {{nul}}", "NUL characters"),
+    (f"{_LES} {{list}}", "valid dictionary"),
+    (f"{_LES} {{inf}}", "too large"),
+    (f"{_LES} {{unicode}}", "at least 1 item"),
+    ("lesions --pet /dev/null --lesions {lesions}", "is a device"),
+    ("lesions --pet {fifo} --lesions {lesions}", "named pipe"),
+    ("lesions --pet {garbage} --lesions {lesions}", "no PET image"),
+    ("lesions --pet {ct} --lesions {lesions} --pet-to-ct-matrix {nanm}", "not a plausible"),
+    ("lesions --pet {ct} --lesions {lesions} --pet-to-ct-matrix {bigm}", "not a plausible"),
+    ("lesions --pet {ct} --lesions {lesions} --pet-to-ct-matrix {zerom}", "not rigid"),
+    ("lesions --pet {ct} --lesions {lesions} --registration {garbage}",
+     "not a Spatial Registration"),
+    # structures
+    ("structures --ct /dev/null --lesions {lesions} -o {out} -q", "not a folder"),
+    ("structures --ct {fifo} --lesions {lesions} -o {out} -q", "not a folder"),
+    ("structures --ct {dir} --lesions {lesions} -o {out} -q", "no CT image series"),
+    ("structures --ct {ct} --lesions {lesions} -o {dir}", "already exists"),
+    ("structures --ct {ct} --lesions {lesions} -o /dev/null", "already exists"),
+    (f"{_STR} --ctv-margin-mm nan", "finite number"),
+    (f"{_STR} --ctv-margin-mm 1e308", "less than or equal to 20"),
+    (f"{_STR} --eni-margin-mm -1", "greater than or equal to 0"),
+    (f"{_STR} --ptv-margin-mm 1,2,3", "six"),
+    (f"{_STR} --eni-ctv atlas.nii.gz:abc", "whole number"),
+    (f"{_STR} --eni-ctv {{garbage}}:x", "not an RTSTRUCT"),
+    (f"{_STR} --body {{garbage}}:x", "not an RTSTRUCT"),
+    (f"{_STR} --body {{rs}}:nope", "no ROI called 'nope'"),
+    (f"{_STR} --inside-skin-mm 1e308", "inset_mm"),
+    (f"{_STR} --report {{dir}}", "already exists"),
+    (f"{_STR} --qa {{garbage}}", "not a folder"),
+    # dose
+    ("dose eqd2 {empty} --fractions 5 --alpha-beta 3 -o {out}", "not an RTDOSE"),
+    ("dose eqd2 {garbage} --fractions 5 --alpha-beta 3 -o {out}", "not an RTDOSE"),
+    ("dose eqd2 {dir} --fractions 5 --alpha-beta 3 -o {out}", "is a folder"),
+    ("dose eqd2 /dev/null --fractions 5 --alpha-beta 3 -o {out}", "is a device"),
+    ("dose eqd2 {fifo} --fractions 5 --alpha-beta 3 -o {out}", "named pipe"),
+    ("dose eqd2 {rs} --fractions 5 --alpha-beta 3 -o {out}", "not an RTDOSE"),
+    ("dose eqd2 {rd} --fractions 0 --alpha-beta 3 -o {out}", "--fractions"),
+    ("dose eqd2 {rd} --fractions " + "9" * 5000 + " --alpha-beta 3 -o {out}", "--fractions"),
+    ("dose eqd2 {rd} --plan {garbage} --alpha-beta 3 -o {out}", "not an RTPLAN"),
+    ("dose eqd2 {rd} --fractions 5 --alpha-beta 3 -o {dir}", "already exists"),
+    ("dose eqd2 {rd} --fractions 5 --alpha-beta 3 -o /dev/null", "already exists"),
+    (f"{_RD} --model lql --transition-dose-gy 1e308", "at most 100000 Gy"),
+    (f"{_RD} --model lql --transition-dose-gy nan", "finite number"),
+    ("dose eqd2 {rd} --fractions 5 --model usc --usc-alpha 1e300 --usc-d0-gy 1 "
+     "--usc-dq-gy 1 -o {out}", "alpha * D0 < 1"),
+    ("dose eqd2 {rd} --fractions 5 --model usc --usc-alpha inf --usc-d0-gy 1 "
+     "--usc-dq-gy 1 -o {out}", "finite number"),
+    (f"{_DVH} --supersampling 100000", "supersampling"),
+    (f"{_DVH} --d-percent nan", "--d-percent"),
+    (f"{_DVH} --geud-a nan", "gEUD"),
+    (f"{_DVH} --geud-a=-inf", "gEUD"),
+    (f"{_DVH} --roi nope", "no ROI called 'nope'"),
+    (f"{_DVH} --plot {{dir}}", "already exists"),
+    (f"{_DVH} --plot /dev/null", "already exists"),
+    ("dose dvh {rd} --structures {garbage}", "not an RTSTRUCT"),
+    ("dose dvh {rd} --structures {dir}", "is a folder"),
+    (f"{_SUM} --recovery nan", "--recovery"),
+    (f"{_SUM} --recovery 1", "--recovery"),
+    (f"{_SUM} --registration 1={{garbage}}", "not UTF-8"),
+    (f"{_SUM} --registration 1={{nanm}}", "not a plausible"),
+    (f"{_SUM} --registration 1={{bigm}}", "not a plausible"),
+    (f"{_SUM} --registration 1={{empty}}", "holds 0 numbers"),
+    (f"{_SUM} --registration 1={{rs}}", "not a Spatial Registration"),
+    (f"{_SUM} --registration 1={{dir}}", "does not exist"),
+    (f"{_SUM} --registration {'9' * 5000}=x", "digits"),
+    ("dose sum {rd} {rd2} --fractions 5 --alpha-beta 3 -o {out}", "one per course"),
+    # radiobiology
+    ("eqd2 nan/3 --alpha-beta 3", "cannot parse"),
+    ("eqd2 inf/3 --alpha-beta 3", "cannot parse"),
+    ("eqd2 3xnan --alpha-beta 3", "cannot parse"),
+    ("eqd2 27/3 --alpha-beta 3 --model lql --transition-dose-gy -1", "greater than 0"),
+    ("eqd2 27/3 --alpha-beta 3 --model usc --usc-alpha 0.33 --usc-d0-gy 1e5 --usc-dq-gy 1e5",
+     "alpha * D0 < 1"),
+    ("equivalent --target-eqd2 nan --fractions 5 --alpha-beta 3", "target dose"),
+    ("equivalent --target-eqd2 60 --dose-per-fraction inf --alpha-beta 3",
+     "dose per fraction"),
+    ("compare {garbage}", "neither a preset"),
+    ("compare {nul}", "NUL characters"),
+    ("compare {plan_frac}", "fractional part"),
+    ("compare {plan_big}", "fractions"),
+    # outcomes, demo
+    ("outcomes {dir}", "is a folder"),
+    ("outcomes /dev/null", "is a device"),
+    ("outcomes {fifo}", "named pipe"),
+    ("outcomes {nul}", "NUL characters"),
+    ("demo -o {garbage}", "is a file, not a folder"),
+    ("demo -o /dev/null", "is a file, not a folder"),
+    ("demo -o {garbage}/sub", "is a file"),
+]
+
+
+@pytest.mark.filterwarnings("error")  # a RuntimeWarning (overflow) fails the case
+@pytest.mark.parametrize(("template", "match"), SWEEP,
+                         ids=[f"{i:02d}-{t.split()[0]}" for i, (t, _) in enumerate(SWEEP)])
+def test_sweep_one_line_exit_2(capsys, zoo, template, match):
+    argv = [part.format(**zoo) for part in template.split(" ")]
+    inputs = [Path(p) for k, p in zoo.items() if k not in ("out", "fifo")]
+    before = digest(*[p for p in inputs if p.exists()])
+    refused(capsys, *argv, match=match)
+    assert digest(*[p for p in inputs if p.exists()]) == before
+    assert not Path(zoo["out"]).exists()
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("a", [-1e308, -1000.0, -10.0, -1.0, 1.0, 10.0, 1000.0, 1e308])
+def test_geud_extreme_a_has_no_overflow(a):
+    """Reference: gEUD = (sum v_i D_i^a / V)^(1/a) of doses 2, 2, 4 Gy (equal volumes):
+    a = 1 the mean 8/3, a = -1 the harmonic mean 2.4; a -> +inf Dmax 4, -inf Dmin 2."""
+    from rtplan.dose.dvh import dvh_from_samples
+
+    h = dvh_from_samples([2.0, 2.0, 4.0], 1.0)
+    expected = {1.0: 8 / 3, -1.0: 2.4, 1e308: 4.0, -1e308: 2.0}
+    value = h.geud_gy(a)
+    if a in expected:
+        assert value == pytest.approx(expected[a], rel=1e-12)
+    else:  # exact formula with math.fsum in log space (no overflow: |a| <= 1000)
+        import math
+
+        terms = [math.log(1 / 3) + a * math.log(d) for d in (2.0, 2.0, 4.0)]
+        top = max(terms)
+        log_mean = top + math.log(math.fsum(math.exp(t - top) for t in terms))
+        assert value == pytest.approx(math.exp(log_mean / a), rel=1e-12)
