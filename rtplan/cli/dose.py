@@ -469,14 +469,14 @@ def _is_dicom(path: Path) -> bool:
 
 def _course_registration(path: Path, k: int, course: str, common: str,
                          paths: list[str]) -> Any:
+    from rtplan._shared.jsonio import check_input_file, read_text
     from rtplan.imaging.registration import (
         RigidTransform,
         load_matrix,
         read_spatial_registration,
     )
 
-    if not path.is_file():
-        raise InputError(f"--registration {k}={path}: the file does not exist")
+    check_input_file(path, f"--registration {k}")  # missing, a folder, a FIFO, /dev/null
     if _is_dicom(path):
         if not course or not common:
             raise InputError(
@@ -485,8 +485,6 @@ def _course_registration(path: Path, k: int, course: str, common: str,
                 f"course ('{paths[-1]}'); one is missing: give a matrix file instead"
             )
         return read_spatial_registration(path, course, common)
-    from rtplan._shared.jsonio import read_text
-
     tf = load_matrix(path)
     text = read_text(path, f"--registration {k}", json_text=True)
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):

@@ -739,7 +739,10 @@ SWEEP = [
     (f"{_SUM} --registration 1={{bigm}}", "not a plausible"),
     (f"{_SUM} --registration 1={{empty}}", "holds 0 numbers"),
     (f"{_SUM} --registration 1={{rs}}", "not a Spatial Registration"),
-    (f"{_SUM} --registration 1={{dir}}", "does not exist"),
+    (f"{_SUM} --registration 1={{dir}}", "is a folder, not a file"),
+    (f"{_SUM} --registration 1={{fifo}}", "named pipe"),
+    (f"{_SUM} --registration 1=/dev/null", "is a device"),
+    (f"{_SUM} --registration 1=missing.json", "does not exist"),
     (f"{_SUM} --registration {'9' * 5000}=x", "digits"),
     ("dose sum {rd} {rd2} --fractions 5 --alpha-beta 3 -o {out}", "one per course"),
     # radiobiology
