@@ -637,11 +637,18 @@ def measure_demo_pet(
     >>> [(c.id, c.partial_volume) for c in cmp.lesions]
     [('L1', False), ('L2', True), ('L3', False), ('L4', True)]
     """
+    from pydantic import ValidationError
+
+    from rtplan._shared.jsonio import load_json
+    from rtplan.errors import from_validation_error
     from rtplan.imaging.pet import load_pet
     from rtplan.imaging.pet_lesions import measure_pet_lesions
     from rtplan.lesions import PETSeedSource, load_lesions_file
 
-    truth = DemoPETTruth.model_validate_json(Path(truth_file).read_text(encoding="utf-8"))
+    try:
+        truth = DemoPETTruth.model_validate(load_json(truth_file, "PET truth file"))
+    except ValidationError as exc:
+        raise from_validation_error(exc, f"PET truth file '{truth_file}'") from None
     lesions = list(load_lesions_file(lesions_file).lesions)
     pet = load_pet(pet_folder)
     report = measure_pet_lesions(pet.suv, pet.grid, lesions, fwhm_mm=truth.fwhm_mm,

@@ -40,7 +40,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from enum import StrEnum
@@ -49,6 +48,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -90,6 +90,20 @@ class LesionSite(StrEnum):
     DISTANT_NODE = "distant_node"
     BONE = "bone"
     VISCERAL = "visceral"
+
+
+def _not_bool(value: object) -> object:
+    """Refuse ``true``/``false`` where a number is expected (pydantic reads it as 1/0)."""
+    if isinstance(value, bool):
+        raise ValueError(
+            "true/false is not a number (it would be read as 1 or 0): give the number"
+        )
+    return value
+
+
+#: A float that is never a bool, finite.
+_Num = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_bool)]
+_Point = tuple[_Num, _Num, _Num]
 
 
 #: Named threshold presets: name -> (method, level). ``adaptive`` (background-adaptive
@@ -145,7 +159,7 @@ class PETSeedSource(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["pet_seed"] = "pet_seed"
-    point_mm: tuple[float, float, float] = Field(
+    point_mm: _Point = Field(
         description="Seed in DICOM patient coordinates (LPS, mm) of the PET's frame of reference"
     )
     preset: ThresholdPreset | None = Field(
@@ -155,11 +169,11 @@ class PETSeedSource(BaseModel):
         "0.45; Zamboglou et al. 2019). Must not contradict an explicit method or level.",
     )
     method: SegmentationMethod = SegmentationMethod.BACKGROUND_ADAPTIVE
-    level: float = Field(default=0.4, gt=0, description="Fraction (percent/adaptive) or SUV")
-    max_radius_mm: float = Field(default=25.0, gt=0, le=150)
-    background_suv: float | None = Field(
-        default=None, ge=0, description="Background SUV for background_adaptive"
-    )
+    level: _Num = Field(default=0.4, gt=0, description="Fraction (percent/adaptive) or SUV")
+    max_radius_mm: _Num = Field(default=25.0, gt=0, le=150)
+    background_suv: Annotated[
+        float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_not_bool)
+    ] | None = Field(default=None, description="Background SUV for background_adaptive")
 
     @model_validator(mode="before")
     @classmethod
@@ -205,7 +219,9 @@ class PETSeedSource(BaseModel):
 PROTOCOL_MARGIN_RANGE_MM = (2.0, 3.0)
 MAX_MARGIN_MM = 20.0
 
-_Margin = Annotated[float, Field(ge=0, le=MAX_MARGIN_MM, allow_inf_nan=False)]
+_Margin = Annotated[
+    float, Field(ge=0, le=MAX_MARGIN_MM, allow_inf_nan=False), BeforeValidator(_not_bool)
+]
 
 
 class _Model(BaseModel):
@@ -216,8 +232,10 @@ class SphereSource(_Model):
     """A lesion known by centre and size (e.g. from the PET report)."""
 
     kind: Literal["sphere"]
-    center_mm: tuple[float, float, float] = Field(description="LPS centre, mm")
-    diameter_mm: Annotated[float, Field(gt=0, le=300, allow_inf_nan=False)]
+    center_mm: _Point = Field(description="LPS centre, mm")
+    diameter_mm: Annotated[
+        float, Field(gt=0, le=300, allow_inf_nan=False), BeforeValidator(_not_bool)
+    ]
 
 
 class RTStructSource(_Model):
@@ -236,7 +254,7 @@ class MaskSource(_Model):
 
     kind: Literal["mask"]
     path: str
-    label: Annotated[int, Field(ge=1)] | None = None
+    label: Annotated[int, Field(ge=1), BeforeValidator(_not_bool)] | None = None
 
 
 LesionSource = Annotated[
@@ -318,10 +336,16 @@ class ENISpec(_Model):
 
     ctv: RTStructSource | MaskSource | None = None
     margin_mm: _Margin | AnisotropicMargin = 5.0
-    sib: bool = False
-    boost_dose_gy: Annotated[float, Field(gt=0)] = 61.2
-    elective_dose_gy: Annotated[float, Field(gt=0)] = 51.0
-    gap_mm: Annotated[float, Field(ge=0, le=MAX_MARGIN_MM)] = 0.0
+    sib: Annotated[bool, Field(strict=True)] = False
+    boost_dose_gy: Annotated[
+        float, Field(gt=0, allow_inf_nan=False), BeforeValidator(_not_bool)
+    ] = 61.2
+    elective_dose_gy: Annotated[
+        float, Field(gt=0, allow_inf_nan=False), BeforeValidator(_not_bool)
+    ] = 51.0
+    gap_mm: Annotated[
+        float, Field(ge=0, le=MAX_MARGIN_MM, allow_inf_nan=False), BeforeValidator(_not_bool)
+    ] = 0.0
 
     @field_validator("margin_mm", mode="before")
     @classmethod
@@ -434,13 +458,12 @@ def load_lesions_file(path: str | Path) -> LesionsFile:
         If the file is missing, not JSON, or does not match the schema (the message
         names the field).
     """
+    from rtplan._shared.jsonio import load_json
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"lesions file '{p}' not found: give the path of the JSON file")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"lesions file '{p}' is not valid JSON: {exc}") from None
+    data = load_json(p, "lesions file")
     try:
         spec = LesionsFile.model_validate(data)
     except ValidationError as exc:

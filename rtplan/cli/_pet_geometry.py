@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from rtplan.cli.options import parse_source
+from rtplan.cli.options import parse_source, positive_float_arg
 from rtplan.errors import InputError, from_validation_error
 from rtplan.lesions import MaskSource, RTStructSource
 
@@ -43,8 +43,8 @@ EXCLUDE_HELP = (
 def add_suv_overrides(p: argparse.ArgumentParser) -> None:
     """Add ``--weight-kg``, ``--injected-dose-mbq``, ``--injection-time``."""
     g = p.add_argument_group("SUV overrides (replace or supply header values)")
-    g.add_argument("--weight-kg", type=float, metavar="KG", help="patient weight (kg)")
-    g.add_argument("--injected-dose-mbq", type=float, metavar="MBQ",
+    g.add_argument("--weight-kg", type=positive_float_arg, metavar="KG", help="patient weight (kg)")
+    g.add_argument("--injected-dose-mbq", type=positive_float_arg, metavar="MBQ",
                    help="injected activity (MBq) at injection time")
     g.add_argument("--injection-time", metavar="TIME",
                    help="injection time: 'HH:MM[:SS]' or ISO date-time '2025-01-01T10:00'")

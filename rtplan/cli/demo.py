@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +21,7 @@ from rtplan.cli.options import (
     progress_printer,
 )
 from rtplan.cli.structures import print_structures
-from rtplan.errors import InputError
+from rtplan.errors import InputError, OutputError, RTPlanError
 
 if TYPE_CHECKING:
     from rtplan.demo import DemoPETComparison
@@ -25,17 +29,60 @@ if TYPE_CHECKING:
 
 @keywords_as_flags
 def _run_demo(args: argparse.Namespace) -> int:
+    from rtplan._shared.io import check_outputs
+
+    say = progress_printer(args.quiet)
+    out = Path(args.output)
+    check_outputs(folders=[out])  # not a file, its parent writable
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise InputError(
+            f"demo folder '{out}' is not empty: choose another folder or pass --force"
+        )
+    with _all_or_nothing(out):
+        return _write_demo(args, out, say)
+
+
+@contextlib.contextmanager
+def _all_or_nothing(out: Path) -> Iterator[None]:
+    """On any failure (disk full, Ctrl-C), remove every file and folder the demo created
+    under ``out`` (and ``out`` and its parents if they were created): nothing partial is
+    left. Files that existed before (``--force``) are kept."""
+    missing = [p for p in (out, *out.parents) if not p.exists()]
+    before = set(out.rglob("*")) if out.is_dir() else set()
+    try:
+        yield
+    except BaseException as exc:
+        if out.is_dir():
+            for p in sorted(out.rglob("*"), key=lambda q: len(q.parts), reverse=True):
+                if p in before:
+                    continue
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        for p in missing:  # out first, then its new parents
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        if isinstance(exc, OSError) and not isinstance(exc, RTPlanError):
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise OutputError(
+                    f"cannot write the demo into '{out}': disk full (no space left on the "
+                    "device): free some space or choose another folder; nothing was left "
+                    "behind"
+                ) from None
+            raise OutputError(
+                f"cannot write the demo into '{out}': {exc.strerror or exc}: choose "
+                "another folder; nothing was left behind"
+            ) from None
+        raise
+
+
+def _write_demo(args: argparse.Namespace, out: Path, say: Callable[[str], None]) -> int:
     from rtplan._shared.io import atomic_write_text
     from rtplan.cli.radiobiology import DEFAULT_COMPARE_AB
     from rtplan.demo import measure_demo_pet, run_demo_structures, write_demo_inputs
     from rtplan.radiobiology import PLAN_PRESETS, compare_plans, ranking_by_alpha_beta
 
-    say = progress_printer(args.quiet)
-    out = Path(args.output)
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise InputError(
-            f"demo folder '{out}' is not empty: choose another folder or pass --force"
-        )
     say("writing the synthetic pelvis CT, ENI atlas, lesions files and PSMA-PET")
     paths = write_demo_inputs(out, overwrite=args.force)
     rep = run_demo_structures(paths, out, overwrite=args.force, progress=say)

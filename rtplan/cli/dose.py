@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rtplan._shared.io import check_not_input
+from rtplan._shared.io import check_outputs
 from rtplan._shared.table import format_table
 from rtplan.cli.options import (
     add_force,
@@ -184,7 +184,8 @@ def _check_frame(ss: Any, dose: Any) -> None:
 def _run_eqd2(args: argparse.Namespace) -> int:
     from rtplan.dose import eqd2_descriptions, eqd2_dose, write_rtdose
 
-    check_not_input(args.output, args.rtdose, args.plan, args.structures)
+    check_outputs(args.output, inputs=[args.rtdose, args.plan, args.structures],
+                  overwrite=args.force)
     model = model_from_args(args)
     spec = _spec(args, model)
     dose = _read(args.rtdose, args.fractions, args.plan, args)
@@ -219,6 +220,7 @@ def _run_eqd2(args: argparse.Namespace) -> int:
 # ============================================================================ dvh
 def _run_dvh(args: argparse.Namespace) -> int:
     from rtplan.dose import eqd2_dose, structure_dvhs
+    from rtplan.dose.dvh import check_bin_width
     from rtplan.structures.rtstruct import read_rtstruct
 
     if not args.eqd2:
@@ -240,7 +242,7 @@ def _run_dvh(args: argparse.Namespace) -> int:
         raise InputError("--curve and --differential add the curves to the JSON output: "
                          "add --json (or use --plot FILE for a picture)")
     if args.plot:
-        check_not_input(args.plot, args.rtdose, args.structures, args.plan)
+        _check_plot(args)
     if not args.eqd2:  # no conversion: a DVH of an EQD2 (EFFECTIVE) grid is fine
         args.allow_effective = True
     dose = _read(args.rtdose, args.fractions, args.plan, args)
@@ -262,6 +264,12 @@ def _run_dvh(args: argparse.Namespace) -> int:
                                                 f"; {model.describe()}")
         dose_label = (f"{q} (Gy): {model.describe()}, {spec.describe()}, "
                       f"{dose.fractions} fractions")
+    if args.curve or args.differential:
+        # refused before any DVH is built: a tiny width would allocate gigabytes
+        try:
+            check_bin_width(args.bin_width_gy, dose.max_gy)
+        except InputError as exc:
+            raise InvalidParameterError(f"--bin-width-gy: {exc}") from None
     names = args.roi or None
     dvhs = structure_dvhs(dose, ss, names, supersampling=args.supersampling)
     rows, records = [], []
@@ -316,13 +324,33 @@ def _run_dvh(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Formats of ``dose dvh --plot`` (those of :func:`rtplan.dose.write_dvh_plot`).
+_PLOT_FORMATS = ("png", "pdf", "svg")
+
+
+def _check_plot(args: argparse.Namespace) -> None:
+    """``--plot``: a known format, matplotlib installed, a writable new file that is no
+    input; all checked before the dose is read."""
+    from rtplan._shared.optional import require_optional
+
+    check_outputs(args.plot, inputs=[args.rtdose, args.structures, args.plan],
+                  overwrite=args.force)
+    fmt = Path(args.plot).suffix.lstrip(".").lower() or "png"
+    if fmt not in _PLOT_FORMATS:
+        raise InputError(
+            f"--plot {args.plot!r}: unknown picture format {fmt!r}; use a name ending in "
+            + ", ".join(f".{f}" for f in _PLOT_FORMATS)
+        )
+    require_optional("matplotlib", feature="--plot")
+
+
 # ============================================================================ sum
 def _run_sum(args: argparse.Namespace) -> int:
     from rtplan.dose import eqd2_descriptions, sum_courses_eqd2_report, write_rtdose
 
     reg_files = [t.partition("=")[2].strip() or None for t in args.registration or []]
-    check_not_input(args.output, *args.rtdose, *(args.plan or []), args.structures,
-                    *reg_files)
+    check_outputs(args.output, inputs=[*args.rtdose, *(args.plan or []), args.structures,
+                                       *reg_files], overwrite=args.force)
     n = len(args.rtdose)
     fx = args.fractions or []
     plans = args.plan or []
@@ -441,14 +469,14 @@ def _is_dicom(path: Path) -> bool:
 
 def _course_registration(path: Path, k: int, course: str, common: str,
                          paths: list[str]) -> Any:
+    from rtplan._shared.jsonio import check_input_file, read_text
     from rtplan.imaging.registration import (
         RigidTransform,
         load_matrix,
         read_spatial_registration,
     )
 
-    if not path.is_file():
-        raise InputError(f"--registration {k}={path}: the file does not exist")
+    check_input_file(path, f"--registration {k}")  # missing, a folder, a FIFO, /dev/null
     if _is_dicom(path):
         if not course or not common:
             raise InputError(
@@ -458,7 +486,7 @@ def _course_registration(path: Path, k: int, course: str, common: str,
             )
         return read_spatial_registration(path, course, common)
     tf = load_matrix(path)
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, f"--registration {k}", json_text=True)
     if path.suffix.lower() == ".json" or text.lstrip().startswith("{"):
         def roles(label: str) -> set[str]:
             r = set()

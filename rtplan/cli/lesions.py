@@ -14,7 +14,13 @@ from rtplan.cli._pet_geometry import (
     load_registration,
     suv_overrides,
 )
-from rtplan.cli.options import add_json, keywords_as_flags, new_command, print_json
+from rtplan.cli.options import (
+    add_json,
+    keywords_as_flags,
+    new_command,
+    positive_float_arg,
+    print_json,
+)
 from rtplan.lesions import Lesion
 
 
@@ -63,9 +69,9 @@ def register(subparsers: Any) -> None:
         help="SUV normalization (default bw: body weight)",
     )
     p.add_argument("--series-uid", metavar="UID", help="PET series to use if there are several")
-    p.add_argument("--fwhm-mm", type=float, default=6.0, metavar="MM",
+    p.add_argument("--fwhm-mm", type=positive_float_arg, default=6.0, metavar="MM",
                    help="PET resolution (FWHM, mm) for the partial-volume flag (default 6)")
-    p.add_argument("--candidates", type=float, nargs="?", const=3.0, default=None,
+    p.add_argument("--candidates", type=positive_float_arg, nargs="?", const=3.0, default=None,
                    metavar="SUV", help="also list regions with SUV >= this (default 3, a "
                    "convention) as suggestions for review")
     p.add_argument(

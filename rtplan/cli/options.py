@@ -16,16 +16,20 @@ from rtplan.errors import InputError, RTPlanError
 
 __all__ = [
     "KEYWORD_FLAGS",
+    "MAX_OPTION_DOSE_GY",
     "add_force",
     "add_json",
     "add_model_options",
     "alpha_beta_arg",
+    "dose_gy_arg",
     "flags_for_keywords",
     "float_arg",
     "keywords_as_flags",
     "model_from_args",
     "new_command",
+    "non_negative_float_arg",
     "parse_source",
+    "positive_float_arg",
     "print_json",
     "progress_printer",
 ]
@@ -166,6 +170,63 @@ def float_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+#: Largest dose (Gy) any option accepts (as the radiobiology library's limit).
+MAX_OPTION_DOSE_GY = 1e5
+
+
+def dose_gy_arg(text: str) -> float:
+    """argparse type of model doses (Gy): a number of at most 100000 Gy in magnitude
+    (the sign and NaN are left to the model's own validation, which names the field).
+
+    Examples
+    --------
+    >>> dose_gy_arg("6")
+    6.0
+    >>> dose_gy_arg("1e308")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a dose of at most 100000 Gy, got '1e308'
+    """
+    value = float_arg(text)
+    if abs(value) > MAX_OPTION_DOSE_GY:
+        raise argparse.ArgumentTypeError(
+            f"expected a dose of at most {MAX_OPTION_DOSE_GY:g} Gy, got {text!r}"
+        )
+    return value
+
+
+def positive_float_arg(text: str) -> float:
+    """argparse type: a finite number > 0 (``nan``, ``inf``, ``0`` and ``-1`` refused).
+
+    Examples
+    --------
+    >>> positive_float_arg("3")
+    3.0
+    >>> positive_float_arg("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected a finite number > 0, got 'nan'
+    """
+    value = float_arg(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def non_negative_float_arg(text: str) -> float:
+    """argparse type: a finite number >= 0.
+
+    Examples
+    --------
+    >>> non_negative_float_arg("0"), non_negative_float_arg("2.5")
+    (0.0, 2.5)
+    """
+    value = float_arg(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
 def alpha_beta_arg(text: str) -> float:
     """argparse type of every ``--alpha-beta``: a number of Gy, or a tissue preset key.
 
@@ -203,13 +264,13 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "usc: universal survival curve (Park 2008)",
     )
     g.add_argument(
-        "--transition-dose-gy", type=float_arg, metavar="GY",
+        "--transition-dose-gy", type=dose_gy_arg, metavar="GY",
         help="LQ-L transition dose per fraction (Gy), required with --model lql",
     )
     g.add_argument("--usc-alpha", type=float_arg, metavar="PER_GY",
                    help="USC alpha (1/Gy)")
-    g.add_argument("--usc-d0-gy", type=float_arg, metavar="GY", help="USC D0 (Gy)")
-    g.add_argument("--usc-dq-gy", type=float_arg, metavar="GY", help="USC Dq (Gy)")
+    g.add_argument("--usc-d0-gy", type=dose_gy_arg, metavar="GY", help="USC D0 (Gy)")
+    g.add_argument("--usc-dq-gy", type=dose_gy_arg, metavar="GY", help="USC Dq (Gy)")
 
 
 def model_from_args(args: argparse.Namespace) -> Any:

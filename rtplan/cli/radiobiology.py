@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -165,6 +164,20 @@ def _run_equivalent(args: argparse.Namespace) -> int:
 
 
 # -- compare ------------------------------------------------------------------------
+def _bool_at(data: Any, where: str) -> str | None:
+    """Where the first true/false of a plan document is (a plan has no yes/no field)."""
+    if isinstance(data, bool):
+        return where
+    items = (data.items() if isinstance(data, dict)
+             else enumerate(data) if isinstance(data, list) else ())
+    for key, value in items:
+        found = _bool_at(value, f"{where}[{key}]" if isinstance(key, int)
+                         else f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 def _load_plan(text: str) -> Any:
     from rtplan.radiobiology import PRESETS, SIBPlan, parse_schedule
 
@@ -173,12 +186,15 @@ def _load_plan(text: str) -> Any:
         return PRESETS[key].plan
     path = Path(text)
     if path.suffix.lower() == ".json":
-        if not path.is_file():
-            raise InputError(f"plan file '{path}' does not exist")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"plan file '{path}' is not valid JSON: {exc}") from None
+        from rtplan._shared.jsonio import load_json
+
+        data = load_json(path, "plan file")
+        where = _bool_at(data, "")
+        if where is not None:
+            raise InputError(
+                f"plan file '{path}': {where or 'the document'} is true/false, which is not "
+                "a number (it would be read as 1 or 0): give the number"
+            )
         try:
             return SIBPlan.model_validate(data)
         except ValidationError as exc:

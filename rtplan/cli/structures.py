@@ -24,6 +24,7 @@ from rtplan.cli.options import (
     add_json,
     keywords_as_flags,
     new_command,
+    non_negative_float_arg,
     parse_source,
     print_json,
     progress_printer,
@@ -251,7 +252,7 @@ def register(sub: Any) -> None:
     p.add_argument("--body", default="auto", metavar="auto|none|RS:ROI",
                    help="crop targets to the body: outline from the CT (auto), none, or "
                    "an RTSTRUCT ROI")
-    p.add_argument("--inside-skin-mm", type=float, default=0.0, metavar="MM",
+    p.add_argument("--inside-skin-mm", type=non_negative_float_arg, default=0.0, metavar="MM",
                    help="pull targets this many mm inside the skin (default 0)")
     add_registration(p, "with --pet, when the PET and CT frames of reference differ")
     add_exclude(p)

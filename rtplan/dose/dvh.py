@@ -30,7 +30,7 @@ from rtplan._shared.optional import import_optional
 from rtplan.dose._roi import roi_samples
 from rtplan.dose.rtdose import DoseGrid
 from rtplan.errors import GridMismatchError, InputError, InvalidParameterError
-from rtplan.structures.rtstruct import StructureSet, read_rtstruct
+from rtplan.structures.rtstruct import StructureSet, StructureSetROI, read_rtstruct
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -204,7 +204,13 @@ class DVH:
         w = self.volume_cc / self.volume_cc.sum()
         if a < 0 and self.dose_gy[0] <= 0:
             return 0.0
-        scale = self.max_gy if self.max_gy > 0 else 1.0  # avoids overflow for large a
+        # scaled so that every term (D_i / scale)^a is <= 1 and one term is 1: by Dmax
+        # for a > 0, by Dmin for a < 0; no overflow for any finite a (a = -1e308 gives
+        # Dmin, not 0)
+        if a > 0:
+            scale = self.max_gy if self.max_gy > 0 else 1.0
+        else:
+            scale = self.min_gy
         return float(scale * np.dot(w, (self.dose_gy / scale) ** a) ** (1.0 / a))
 
     # -- histograms ------------------------------------------------------------------
@@ -359,9 +365,10 @@ def structure_dvhs(
     2.0
     """
     ss = structures if isinstance(structures, StructureSet) else read_rtstruct(structures)
-    rois = [ss.roi(n) for n in names] if names is not None else [
+    rois = [_one_roi(ss, n) for n in names] if names is not None else [
         r for r in ss.rois if r.polygons_mm
     ]
+    _check_unique_names(rois, ss)
     out: dict[str, DVH] = {}
     for roi in rois:
         if (
@@ -378,6 +385,38 @@ def structure_dvhs(
             s.dose_gy, s.volume_cc, name=roi.name, outside_grid_cc=s.outside_cc
         )
     return out
+
+
+def _same_name(ss: StructureSet, name: str) -> list[StructureSetROI]:
+    return [r for r in ss.rois if r.name == name]
+
+
+def _duplicate_error(name: str, rois: Sequence[StructureSetROI], ss: StructureSet
+                     ) -> InputError:
+    numbers = ", ".join(str(r.number) for r in rois)
+    return InputError(
+        f"ROIs {numbers} (ROINumber) of '{ss.path}' are all called {name!r}: their DVHs "
+        "would be reported under one name; rename them apart in the RTSTRUCT (the other "
+        "ROIs can still be asked for by name)"
+    )
+
+
+def _one_roi(ss: StructureSet, name: str) -> StructureSetROI:
+    """``ss.roi(name)``, with the ROI numbers named when several ROIs have that name."""
+    same = _same_name(ss, name)
+    if len(same) > 1:
+        raise _duplicate_error(name, same, ss)
+    return ss.roi(name)
+
+
+def _check_unique_names(rois: Sequence[StructureSetROI], ss: StructureSet) -> None:
+    """Refuse two ROIs of one name: a DVH keyed by name would silently lose one."""
+    seen: dict[str, list[StructureSetROI]] = {}
+    for roi in rois:
+        seen.setdefault(roi.name, []).append(roi)
+    for name, group in seen.items():
+        if len({r.number for r in group}) > 1:
+            raise _duplicate_error(name, group, ss)
 
 
 def dvh_figure(

@@ -46,7 +46,7 @@ Examples
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -56,11 +56,12 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from rtplan._shared.dicom import is_uid, read_dataset
+from rtplan._shared.jsonio import loads_json, read_text
 from rtplan.errors import DicomError, GeometryError, InputError, from_validation_error
 
 __all__ = [
@@ -334,6 +335,16 @@ class MatrixFile(BaseModel):
     )
     description: str = ""
 
+    @field_validator("matrix", mode="before")
+    @classmethod
+    def _no_bool(cls, value: object) -> object:
+        if isinstance(value, list | tuple) and any(
+            isinstance(v, bool) for row in value if isinstance(row, list | tuple) for v in row
+        ):
+            raise ValueError("true/false is not a number (it would be read as 1 or 0): "
+                             "give the 16 numbers")
+        return value
+
 
 def load_matrix(path: str | os.PathLike[str]) -> RigidTransform:
     """Read a user 4 x 4 rigid matrix: JSON (:class:`MatrixFile`) or 16 numbers of text.
@@ -367,22 +378,18 @@ def load_matrix(path: str | os.PathLike[str]) -> RigidTransform:
     ([5.0, 0.0, -2.0], 'PET', 'CT')
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"matrix file '{p}' does not exist")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read matrix file '{p}': {exc}") from None
+    # a matrix file is 16 numbers or a small JSON document: 1 MiB is plenty
+    text = read_text(p, "matrix file", max_bytes=2**20, json_text=True)
     if p.suffix.lower() == ".json" or text.lstrip().startswith("{"):
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"matrix file '{p}' is not valid JSON: {exc}") from None
+        raw = loads_json(text, f"matrix file '{p}'")
         try:
             doc = MatrixFile.model_validate(raw)
         except ValidationError as exc:
             raise from_validation_error(exc, f"matrix file '{p}'") from None
         src = f"matrix file {p.name} ({doc.from_frame} -> {doc.to_frame})"
+        _check_entries(p, [v for row in doc.matrix for v in row])
         return RigidTransform(np.array(doc.matrix), doc.from_frame, doc.to_frame, src)
     body = "\n".join(line.split("#", 1)[0] for line in text.splitlines())
     tokens = [t for t in re.split(r"[\s,;\[\]()]+", body) if t]
@@ -399,8 +406,24 @@ def load_matrix(path: str | os.PathLike[str]) -> RigidTransform:
             f"matrix file '{p}' holds {len(values)} numbers; a 4 x 4 matrix needs 16 (row by "
             "row, last row 0 0 0 1)"
         )
+    _check_entries(p, values)
     return RigidTransform(np.array(values).reshape(4, 4), "PET", "CT",
                           f"matrix file {p.name} (PET -> CT)")
+
+
+#: Largest magnitude of a matrix entry (mm for translations; rotations lie in -1..1).
+_MAX_MATRIX_ENTRY = 1e6
+
+
+def _check_entries(p: Path, values: list[float]) -> None:
+    """Refuse NaN, infinite and absurdly large entries before any matrix arithmetic."""
+    for v in values:
+        if not (math.isfinite(v) and abs(v) <= _MAX_MATRIX_ENTRY):
+            raise InputError(
+                f"matrix file '{p}': entry {v!r} is not a plausible value of a rigid "
+                f"matrix (finite, at most {_MAX_MATRIX_ENTRY:g} in magnitude: rotations "
+                "lie in -1..1, translations are mm): check the file"
+            )
 
 
 def _is_float(t: str) -> bool:

@@ -26,7 +26,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from rtplan._shared.io import atomic_write_text, check_not_input, check_writable
+from rtplan._shared.io import (
+    atomic_write_text,
+    check_not_input,
+    check_outputs,
+    check_writable,
+)
 from rtplan.errors import InputError, OutputError, OutputExistsError
 from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.pet import PETVolume
@@ -241,6 +246,8 @@ def check_structure_outputs(
                 "different files"
             )
         check_writable(report, overwrite=overwrite)
+    # and their folders exist or can be created, and are writable (all or nothing)
+    check_outputs(output, report, inputs=ins, overwrite=overwrite)
     if qa is not None:
         from rtplan._shared.optional import import_optional
 

@@ -33,6 +33,7 @@ from rtplan.imaging.registration import RigidTransform
 from rtplan.lesions import (
     AnisotropicMargin,
     ENISpec,
+    Lesion,
     LesionsFile,
     RTStructSource,
     margin_warnings,
@@ -259,6 +260,19 @@ class TargetSet:
             mode="json", exclude={"pet"} if self.pet is None else set())
 
 
+def _too_small(lesion: Lesion, grid: Grid) -> str:
+    """The message for a GTV that covers no sample of the grid (not a body problem)."""
+    size = getattr(lesion.source, "diameter_mm", None)
+    given = f" (diameter {size:g} mm)" if size is not None else ""
+    voxel = " x ".join(f"{v:g}" for v in grid.spacing_mm[::-1])
+    return (
+        f"lesion {lesion.id}'s GTV{given} is smaller than the CT grid resolves: it "
+        f"covers no sample point of the {voxel} mm voxels, so it cannot be represented "
+        "(its CTV and PTV would be empty): check its size (diameter_mm is a diameter in "
+        "mm) or use a CT with finer voxels"
+    )
+
+
 def _check_crop(
     whole: SignedDistanceField,
     cropped: SignedDistanceField,
@@ -418,6 +432,8 @@ def build_targets(
                                    pet_exclusion=pet_exclusion)
         warnings.extend(delineated.warnings)
         gtv = delineated.sdf
+        if gtv.is_empty:
+            raise InputError(_too_small(lesion, grid))
         ctv = expand(gtv, _margin_arg(ctv_m))
         ptv = expand(ctv, _margin_arg(ptv_m))
         ind = site_indicator(lesion.site)
