@@ -10,14 +10,13 @@ masks moved between grids and frames of reference (:func:`resample_mask_nearest`
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rtplan._shared.jsonio import check_input_file
 from rtplan._shared.optional import import_optional
 from rtplan.errors import GeometryError, InputError
 from rtplan.imaging.ct import CTSeries
@@ -67,9 +66,7 @@ def load_mask_source(src: MaskSource, grid: Grid) -> NDArray[np.bool_]:
     (12, True)
     """
     nib = import_optional("nibabel", feature="reading mask (NIfTI) lesion sources")
-    path = Path(src.path)
-    if not path.is_file():
-        raise InputError(f"mask file '{path}' does not exist")
+    path = check_input_file(src.path, "mask file")
     try:
         img = nib.load(str(path))
         data = np.asanyarray(img.dataobj)
@@ -162,9 +159,7 @@ def source_mask(
         mask = load_mask_source(src, ct.grid)
     else:
         cache = {} if cache is None else cache
-        path = str(Path(src.path))
-        if not os.path.isfile(path):
-            raise InputError(f"RTSTRUCT '{path}' does not exist")
+        path = str(check_input_file(src.path, "RTSTRUCT"))
         if path not in cache:
             cache[path] = read_rtstruct(path)
         mask = rtstruct_masks(cache[path], ct, [src.roi])[cache[path].roi(src.roi).name]
@@ -421,9 +416,7 @@ def _rtstruct_gtv(
     from rtplan.structures.rtstruct import read_rtstruct
 
     cache = {} if cache is None else cache
-    path = str(Path(src.path))
-    if not os.path.isfile(path):
-        raise InputError(f"RTSTRUCT '{path}' does not exist")
+    path = str(check_input_file(src.path, "RTSTRUCT"))
     if path not in cache:
         cache[path] = read_rtstruct(path)
     sdf = sdf_from_rtstruct(cache[path], src.roi, ct)

@@ -15,7 +15,6 @@ RTSTRUCT or a NIfTI mask onto the PET grid for seed delineation.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from rtplan._shared.jsonio import check_input_file
 from rtplan.errors import GeometryError, InputError
 from rtplan.imaging.ct import CTSeries
 from rtplan.imaging.grid import Grid
@@ -290,9 +290,7 @@ def exclusion_mask(
     cache: dict[str, StructureSet] = {}
     for src in sources:
         if isinstance(src, RTStructSource):
-            path = str(Path(src.path))
-            if not os.path.isfile(path):
-                raise InputError(f"RTSTRUCT '{path}' does not exist")
+            path = str(check_input_file(src.path, "RTSTRUCT"))
             if path not in cache:
                 cache[path] = read_rtstruct(path)
             ss = cache[path]

@@ -22,7 +22,6 @@ Every calculation: ``model`` (lq, lql, usc), ``transition_dose_gy`` (LQ-L),
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from importlib import resources
 
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from rtplan._shared.jsonio import loads_json
 from rtplan.errors import InputError, UnsupportedModelError, from_validation_error
 from rtplan.radiobiology import LQ, LQL, PRESETS, USC, SIBPlan, model_from_name, parse_schedule
 from rtplan.radiobiology.api import (
@@ -306,9 +306,9 @@ class _Query:
                               f"{LIMITS['plan_json_chars']:g})", i)
             return None
         try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            self.fail("plan", f"not valid plan JSON: {str(exc)[:80]}", i)
+            data = loads_json(text, "plan")
+        except InputError as exc:
+            self.fail("plan", str(exc)[:120], i)
             return None
         try:
             plan = SIBPlan.model_validate(data)
