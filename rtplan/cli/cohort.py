@@ -20,8 +20,11 @@ def _help(parser: argparse.ArgumentParser):
 
 
 def _run_index(args: argparse.Namespace) -> int:
+    from rtplan._shared.io import check_not_input
     from rtplan.cohort import connect, index_tree, store_index
 
+    if "://" not in str(args.db):  # a database file may not lie in the DICOM tree it reads
+        check_not_input(args.db, args.root)
     with connect(args.db, create=True) as con:  # a bad --db fails before the walk
         index = index_tree(args.root)
         store_index(con, index)

@@ -295,3 +295,14 @@ def test_eclipse_plan_as_a_patient(tmp_path):
         dmax = got[(name, "Dmax", "physical")].value
         assert got[(name, "Dmax", "EQD2")].value == pytest.approx(eqd2(dmax, 7, 3.0),
                                                                   rel=1e-12)
+
+
+def test_index_database_may_not_lie_in_the_dicom_tree(tmp_path, capsys):
+    from rtplan.cli.main import main
+
+    root = tmp_path / "dicom"
+    root.mkdir()
+    (root / "a.dcm").write_bytes(b"not dicom")
+    assert main(["cohort", "index", str(root), "--db", str(root / "cohort.sqlite")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert sorted(p.name for p in root.iterdir()) == ["a.dcm"]
