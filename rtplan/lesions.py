@@ -290,6 +290,10 @@ def duplicate_ids(ids: Iterable[str]) -> list[str]:
     return sorted(dup)
 
 
+#: Smallest direction of a six-value margin (mm); see rtplan.structures.margins.
+MIN_ANISOTROPIC_MARGIN_MM = 1.0
+
+
 class AnisotropicMargin(_Model):
     """Six margins (mm) in patient directions."""
 
@@ -304,6 +308,18 @@ class AnisotropicMargin(_Model):
         """(right, left, anterior, posterior, superior, inferior) in mm."""
         return (self.right_mm, self.left_mm, self.anterior_mm, self.posterior_mm,
                 self.superior_mm, self.inferior_mm)
+
+    @model_validator(mode="after")
+    def _each_direction_at_least_1_mm(self) -> AnisotropicMargin:
+        # the six-direction expansion is accurate only from about one lattice cell on
+        # (rtplan.structures.margins.MIN_ANISOTROPIC_MARGIN_MM): refuse, never grow wrong
+        if min(self.as_tuple()) < MIN_ANISOTROPIC_MARGIN_MM:
+            raise ValueError(
+                f"every direction of a six-value margin must be >= "
+                f"{MIN_ANISOTROPIC_MARGIN_MM:g} mm (got {list(self.as_tuple())}); a 0 mm "
+                "direction is not supported: give at least 1 mm"
+            )
+        return self
 
 
 def _margin_value(v: object) -> object:

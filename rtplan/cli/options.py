@@ -51,6 +51,7 @@ KEYWORD_FLAGS: dict[str, str] = {
     "inside_skin_mm=": "--inside-skin-mm",
     "eni= with its ctv": "--eni-ctv RS.dcm:ROI",
     "report=": "--report",
+    "qa=": "--qa",
     "output=": "-o",
 }
 _KEYWORD_RE = re.compile(

@@ -347,6 +347,9 @@ def write_structures(
     if staging is not None and qa is not None:
         qa_dir = Path(qa)
         qa_dir.mkdir(exist_ok=True)
+        # images of an earlier run (overwrite=True) would stand beside the new index
+        for old in [*qa_dir.glob("qa_*.png"), qa_dir / "index.html"]:
+            old.unlink(missing_ok=True)
         for f in sorted(staging.iterdir()):
             os.replace(f, qa_dir / f.name)
         staging.rmdir()

@@ -248,11 +248,11 @@ def test_anisotropic_shrink_of_a_box():
     half = np.array([0.49, 0.49, 1.5])
     lo = grid.index_to_world([5, 8, 10]) - half
     hi = grid.index_to_world([14, 31, 29]) + half
-    margins = [1.0, 2.0, 1.5, 3.0, 2.5, 0.5]  # R L A P S I
+    margins = [1.0, 2.0, 1.5, 3.0, 2.5, 1.0]  # R L A P S I (each >= 1 mm)
     s = shrink(sdf_from_mask(m, grid), margins)
     mid = (lo + hi) / 2
     faces = {(0, -1): lo[0] + 1.0, (0, 1): hi[0] - 2.0, (1, -1): lo[1] + 1.5,
-             (1, 1): hi[1] - 3.0, (2, 1): hi[2] - 2.5, (2, -1): lo[2] + 0.5}
+             (1, 1): hi[1] - 3.0, (2, 1): hi[2] - 2.5, (2, -1): lo[2] + 1.0}
     for (axis, _), pos in faces.items():
         p = mid.copy()
         p[axis] = pos
@@ -518,3 +518,51 @@ def test_crop_of_a_voxel_mask_by_a_voxel_mask_is_their_intersection():
     assert volume_cc(cropped) == pytest.approx((node & body).sum() * 2.5 * 1.1 * 0.9 / 1000,
                                                rel=1e-9)
     np.testing.assert_array_equal(rasterize(cropped), node & body)
+
+
+# --- six-value margins with a direction below 1 mm (independent review, issue 10) -----
+# A 0 mm direction (e.g. posterior, rectum sparing) made the octant-ellipsoid search
+# degenerate: a sphere grew 4.4 mm where it should not move. Such margins are refused;
+# from 1 mm on, the surface lies where the analytic support along each axis says.
+
+
+@pytest.mark.parametrize("margin", [[5, 5, 5, 0, 5, 5], [10, 0, 0, 0, 0, 0],
+                                    [3, 3, 3, 3, 3, 0.5]])
+def test_six_value_margin_below_1_mm_is_refused(margin):
+    from rtplan.errors import InvalidParameterError
+    from rtplan.imaging.grid import Grid
+    from rtplan.structures import expand, sdf_from_sphere
+
+    g = Grid((40, 80, 80), origin_mm=(-40, -40, -60), spacing_mm=(3, 1, 1))
+    s = sdf_from_sphere(g, center_mm=(0.2, 0.3, 0.4), radius_mm=10.0)
+    with pytest.raises(InvalidParameterError, match=r"every direction >= 1 mm"):
+        expand(s, margin)
+
+
+def test_lesions_file_refuses_a_zero_direction():
+    from rtplan.errors import InputError
+    from rtplan.lesions import LesionsFile
+
+    with pytest.raises((InputError, ValueError), match=r">= 1 mm"):
+        LesionsFile.model_validate({
+            "lesions": [{"id": "L1", "site": "bone", "source": {
+                "kind": "sphere", "center_mm": [0, 0, 0], "diameter_mm": 10}}],
+            "margins": {"ptv_margin_mm": [3, 3, 3, 0, 3, 3]}})
+
+
+@pytest.mark.parametrize("margin", [[5, 5, 5, 1, 5, 5], [10, 1, 1, 1, 1, 1],
+                                    [3, 3, 3, 3, 3, 1]])
+def test_six_value_margin_of_1_mm_lands_on_the_analytic_extents(margin):
+    # along each patient axis the grown sphere reaches r + m of that direction (LPS:
+    # right -x, left +x, anterior -y, posterior +y, superior +z, inferior -z)
+    from rtplan.imaging.grid import Grid
+    from rtplan.structures import expand, sdf_from_sphere
+
+    g = Grid((40, 80, 80), origin_mm=(-40, -40, -60), spacing_mm=(3, 1, 1))
+    c = np.array([0.2, 0.3, 0.4])
+    grown = expand(sdf_from_sphere(g, center_mm=c, radius_mm=10.0), margin)
+    axes = ((0, -1), (0, 1), (1, -1), (1, 1), (2, 1), (2, -1))
+    for (axis, sign), m in zip(axes, margin, strict=True):
+        p = c.copy()
+        p[axis] += sign * (10.0 + m)
+        assert abs(float(grown.value_at(p))) < 0.1, (margin, axis, sign)

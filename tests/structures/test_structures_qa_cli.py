@@ -74,3 +74,19 @@ def test_failed_rtstruct_leaves_no_qa(case, capsys):
     assert main(_args(case, "--qa", str(case / "qa"))) == 2
     assert not (case / "qa").exists()
     assert (case / "RS.dcm").read_bytes() == b"existing"
+
+
+def test_rerun_with_force_replaces_old_images(case, capsys):
+    qa = case / "qa"
+    qa.mkdir()
+    (qa / "qa_GTVn9.png").write_bytes(b"an image of an earlier run")
+    (qa / "notes.txt").write_text("the user's own file")
+    assert main(_args(case, "--qa", str(qa), "--force")) == 0
+    assert sorted(p.name for p in qa.iterdir()) == ["index.html", "notes.txt", "qa_GTVn1.png"]
+
+
+def test_qa_error_names_the_option(case, capsys):
+    (case / "qa").write_text("x")
+    assert main(_args(case, "--qa", str(case / "qa"))) == 2
+    err = capsys.readouterr().err
+    assert "--qa" in err and "qa=" not in err
