@@ -305,6 +305,9 @@ def _check_crop(
             f"patient is refused: {fix}"
         )
     if full > 0 and lost > _WARN_OUTSIDE_BODY_FRACTION * full:
+        if not is_gtv:  # margins reaching beyond the skin are cut there, as planned
+            return (f"{what}: {100 * lost / full:.0f} % of its {full:.2f} cc lies outside "
+                    f"{how}{skin} and was cut off (the written ROI is the cut one)")
         return (f"{what}: {100 * lost / full:.0f} % of its {full:.2f} cc lies outside {how}"
                 f"{skin} and was cut; check the lesion position and the body outline")
     return None
@@ -442,14 +445,18 @@ def build_targets(
         kind = lesion.source.kind
         gtv_cropped = crop(gtv)
         check(gtv, gtv_cropped, lesion.id, gname, True)
+        ptv_cropped = crop(ptv)
+        if not gtv_cropped.is_empty:
+            check(ptv, ptv_cropped, lesion.id, pname, False)
         ctv_chain = f"{gname} + {_margin_text(ctv_m)} (CTV)"
         made = [
             Target(gname, RoiType.GTV, gtv_cropped, lesion.id, kind, "",
                    f"lesion {lesion.id}, {lesion.site}: {kind}"),
             Target(cname, RoiType.CTV, crop(ctv), lesion.id, f"{gname} + {_margin_text(ctv_m)}",
                    _margin_text(ctv_m), ctv_chain),
-            Target(pname, RoiType.PTV, crop(ptv), lesion.id, f"{cname} + {_margin_text(ptv_m)}",
-                   _margin_text(ptv_m), f"{ctv_chain} + {_margin_text(ptv_m)} (PTV)"),
+            Target(pname, RoiType.PTV, ptv_cropped, lesion.id,
+                   f"{cname} + {_margin_text(ptv_m)}", _margin_text(ptv_m),
+                   f"{ctv_chain} + {_margin_text(ptv_m)} (PTV)"),
         ]
         targets += made
         lesion_ptvs.append(made[2])

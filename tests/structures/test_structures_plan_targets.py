@@ -118,8 +118,13 @@ def test_gtv_mostly_outside_the_body_is_an_error(ct):
         plan_targets(ct, spec(sphere("L1", [0.2, SKIN_Y_MM + d_out, 0.4], 2 * r)))
     # 2 mm inside: 32 % outside, a warning and the cut GTV
     ts = plan_targets(ct, spec(sphere("L1", [0.2, SKIN_Y_MM - d_out, 0.4], 2 * r)))
-    (w,) = ts.warnings
+    w, w_ptv = ts.warnings
     assert "lesion L1's GTV1_Bone: 32 % of its" in w and "was cut" in w
+    # the PTV (r + 3 + 3 mm, default margins) is cut too, and says so: analytic cap
+    r_ptv = r + 6.0
+    ptv_out = 1 - cap_cc(r_ptv, r_ptv + d_out) / sphere_cc(r_ptv)
+    assert f"lesion L1's PTV1_Bone: {100 * ptv_out:.0f} % of its" in w_ptv
+    assert "cut off" in w_ptv
     assert ts.by_name("GTV1_Bone").volume_cc() == pytest.approx(cap_cc(r, r + d_out),
                                                                 rel=0.02)
     # the library names its keyword (the CLI maps it to --body none)
