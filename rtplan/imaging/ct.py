@@ -687,8 +687,10 @@ def _volume(
     """HU volume of sorted slices: int16 when the rescale is integral and fits."""
     rescales = [_rescale(ds, p) for p, ds in items]
     integral = all(float(s).is_integer() and float(b).is_integer() for s, b in rescales)
-    slices = []
-    for (p, ds), (slope, intercept) in zip(items, rescales, strict=True):
+    # float64 per slice (exact rescale), stored as float32 (exact for integral HU; the
+    # int16 volume below when they fit): no float64 copy of the whole volume
+    volume = np.empty(grid.shape, dtype=np.float32)
+    for k, ((p, ds), (slope, intercept)) in enumerate(zip(items, rescales, strict=True)):
         try:
             arr = pixels(p, ds)
         except Exception as exc:  # decoder errors come in many types
@@ -701,11 +703,10 @@ def _volume(
                 f"'{p.name}': pixel data shape {arr.shape} differs from Rows x Columns "
                 f"{grid.shape[1:]}"
             )
-        slices.append(arr.astype(np.float64) * slope + intercept)
-    volume = np.stack(slices)
+        volume[k] = arr * np.float64(slope) + np.float64(intercept)
     if integral and volume.min() >= -32768 and volume.max() <= 32767:
         return volume.astype(np.int16)
-    return volume.astype(np.float32)
+    return volume
 
 
 def _without_pixels(ds: Dataset) -> Dataset:
