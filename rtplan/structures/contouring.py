@@ -90,11 +90,11 @@ def contours_from_sdf(
         cell_area = patch.h[1] * patch.h[2]
         y0, x0 = patch.origin_mm[1], patch.origin_mm[2]
         d = grid.direction
-        # crossings moved onto the exact surface where the patch knows it, plane by plane
+        # crossings moved onto the exact surface where the patch knows it (all planes in
+        # one call: each call measures to the shape, whose set-up costs per call)
         plane_of_pt = np.repeat(ring_plane, np.diff(start))
-        for p in np.unique(ring_plane):
-            on = plane_of_pt == p
-            pts[on] = patch.refine_crossings(float(pos[ks[p]]), pts[on])
+        if pts.size:
+            pts = patch.refine_crossings(pos[ks[plane_of_pt]], pts)
         for r, p in enumerate(ring_plane):
             a_mm2 = area[r] * cell_area
             if abs(a_mm2) < min_area_mm2:
