@@ -158,10 +158,10 @@ class SegmentIndex:
     results as :func:`segment_distance` and :func:`even_odd_inside` (same arithmetic
     on a subset of the segments that provably holds the answer), far fewer pairs.
 
-    Distances: every segment is sampled at spacing at most ``step`` (its ends
-    included), so each point of a segment is within ``step / 2`` of one of its samples.
-    With ``d_s`` the distance from a query point to its nearest sample, the nearest
-    segment has a sample within ``d_s + step / 2``; the ``k`` nearest samples (a k-d
+    Distances: every segment is sampled from its start at spacing at most ``step``
+    (its end excluded), so each point of a segment is within ``step`` of one of its
+    samples. With ``d_s`` the distance from a query point to its nearest sample, the
+    nearest segment has a sample within ``d_s + step``; the ``k`` nearest samples (a k-d
     tree) hold every such sample when the ``k``-th is farther than that bound, and the
     point-to-segment distances are then computed for their segments only. Points where
     the bound is not met retry with more samples, then fall back to brute force.
@@ -182,16 +182,16 @@ class SegmentIndex:
             length = np.sqrt(self._dy**2 + self._dx**2)
             pos = length[length > 0]
             step = float(np.clip(np.median(pos), 0.25, 4.0)) if pos.size else 1.0
-            per = np.ceil(length / step).astype(np.int64)  # intervals per segment
-            # the largest gap between samples of one segment (<= step)
-            self.step = float(np.max(length / np.maximum(per, 1)))
-            owner = np.repeat(np.arange(n), per + 1)
-            first = np.concatenate([[0], np.cumsum(per + 1)[:-1]])
-            j = np.arange(owner.size) - np.repeat(first, per + 1)
-            t = np.where(per[owner] > 0, j / np.maximum(per[owner], 1), 0.0)
+            per = np.maximum(np.ceil(length / step), 1).astype(np.int64)  # samples
+            # samples at t = i / per, i < per (the end is the next edge's start): every
+            # point of a segment is within ``self.step`` of one of its own samples
+            self.step = float(np.max(length / per))
+            owner = np.repeat(np.arange(n), per)
+            first = np.concatenate([[0], np.cumsum(per)[:-1]])
+            t = (np.arange(owner.size) - np.repeat(first, per)) / per[owner]
             pts = np.column_stack([s[owner, 0] + t * self._dy[owner],
                                    s[owner, 1] + t * self._dx[owner]])
-            # one sample per distinct point (ring vertices are shared by two edges), with
+            # one sample per distinct point (coincident samples of different edges), with
             # the segments it lies on as columns (padded by repeating the first)
             upts, inv = np.unique(pts, axis=0, return_inverse=True)
             inv = inv.ravel()
@@ -256,9 +256,9 @@ class SegmentIndex:
             d, idx = self._tree.query(np.column_stack([y[todo], x[todo]]), k=k)
             d = d.reshape(todo.size, k)
             idx = idx.reshape(todo.size, k)
-            # the k nearest samples hold all samples within d_s + step/2 (with slack for
+            # the k nearest samples hold all samples within d_s + step (with slack for
             # rounding) when the k-th is beyond it, or when they are all the samples
-            ok = (d[:, -1] > d[:, 0] + 0.5 * self.step + 1e-6) | (k == n_samples)
+            ok = (d[:, -1] > d[:, 0] + self.step + 1e-6) | (k == n_samples)
             if ok.any():
                 rows = todo[ok]
                 cand = self._owner[idx[ok]].reshape(rows.size, -1)
@@ -277,9 +277,9 @@ class SegmentIndex:
         if n_samples == 0 or y.size == 0:
             return np.zeros((y.size, 0), dtype=np.int64), np.ones(y.size, dtype=bool)
         assert self._tree is not None
-        # a segment within radius has a sample within radius + step/2: enough samples
+        # a segment within radius has a sample within radius + step: enough samples
         # for a contour crossing the disk about twice
-        bound = radius_mm + 0.5 * self.step + 1e-6
+        bound = radius_mm + self.step + 1e-6
         k = int(min(n_samples, max(8, np.ceil(4 * bound / self.step) + 4)))
         d, idx = self._tree.query(np.column_stack([y, x]), k=k)
         d = d.reshape(y.size, k)

@@ -447,12 +447,11 @@ class ShapePatch(Patch):
             return planes
         band = 1.5 * float(self.h.max())
         ys, xs = self.axis_mm(1), self.axis_mm(2)
-        for k, z in enumerate(np.asarray(along_mm, dtype=float)):
-            sel = np.nonzero(np.abs(planes[k]) <= band)
-            if sel[0].size == 0:
-                continue
-            v = self._exact_value([np.full(sel[0].size, z), ys[sel[0]], xs[sel[1]]])
-            planes[k][sel] = np.where(np.isfinite(v), v, planes[k][sel])
+        zs = np.asarray(along_mm, dtype=float)
+        sel = np.nonzero(np.abs(planes) <= band)  # all planes in one call
+        if sel[0].size:
+            v = self._exact_value([zs[sel[0]], ys[sel[1]], xs[sel[2]]])
+            planes[sel] = np.where(np.isfinite(v), v, planes[sel])
         return planes
 
     @property
