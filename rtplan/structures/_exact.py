@@ -268,24 +268,34 @@ class SegmentIndex:
             out[todo] = segment_distance(y[todo], x[todo], self.seg)
         return out
 
-    def near(self, y: NDArray[np.float64], x: NDArray[np.float64],
-             radius_mm: float) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
-        """Candidate segments ``(N, C)`` holding every segment within ``radius_mm`` of
-        each point (with repeats), and whether that holds for the point (else the
-        caller must fall back)."""
+    def near(self, y: NDArray[np.float64], x: NDArray[np.float64], radius_mm: float
+             ) -> tuple[list[tuple[NDArray[np.intp], NDArray[np.int64]]], NDArray[np.bool_]]:
+        """Candidate segments holding every segment within ``radius_mm`` of each point:
+        groups ``(rows, candidates (len(rows), C))`` (with repeats), and whether that
+        holds for each point (else the caller must fall back)."""
         n_samples = self._owner.shape[0] if self._tree is not None else 0
+        ok = np.ones(y.size, dtype=bool)
         if n_samples == 0 or y.size == 0:
-            return np.zeros((y.size, 0), dtype=np.int64), np.ones(y.size, dtype=bool)
+            return [], ok
         assert self._tree is not None
-        # a segment within radius has a sample within radius + step: enough samples
-        # for a contour crossing the disk about twice
+        # a segment within radius has a sample within radius + step; first enough
+        # samples for a contour crossing the disk once, then four times as many
         bound = radius_mm + self.step + 1e-6
-        k = int(min(n_samples, max(8, np.ceil(4 * bound / self.step) + 4)))
-        d, idx = self._tree.query(np.column_stack([y, x]), k=k)
-        d = d.reshape(y.size, k)
-        idx = idx.reshape(y.size, k)
-        ok = (d[:, -1] > bound) | (k == n_samples)
-        return self._owner[idx].reshape(y.size, -1), ok
+        pts = np.column_stack([y, x])
+        groups = []
+        rows = np.arange(y.size)
+        k = int(min(n_samples, max(8, np.ceil(2 * bound / self.step) + 4)))
+        for _ in range(2):
+            d, idx = self._tree.query(pts[rows], k=k)
+            d, idx = d.reshape(rows.size, k), idx.reshape(rows.size, k)
+            good = (d[:, -1] > bound) | (k == n_samples)
+            groups.append((rows[good], self._owner[idx[good]].reshape(int(good.sum()), -1)))
+            rows = rows[~good]
+            if rows.size == 0:
+                break
+            k = int(min(n_samples, 4 * k))
+        ok[rows] = False
+        return groups, ok
 
     def inside(self, y: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.bool_]:
         """Even-odd inside test (the rule of :func:`even_odd_inside`)."""
@@ -358,6 +368,39 @@ def _disk_entry(oy: NDArray[np.float64], ox: NDArray[np.float64], uy: NDArray[np
         t2 = (-b + root) / a
     hit = (disc >= 0) & (t2 >= 0) & (a > 0)
     return np.asarray(np.where(hit, np.maximum(t1, 0.0), np.inf), dtype=np.float64)
+
+
+def _capsule_entry(start: NDArray[np.float64], u: NDArray[np.float64],
+                   seg: NDArray[np.float64], cand: NDArray[np.int64],
+                   r: float) -> NDArray[np.float64]:
+    """Smallest ``t >= 0`` where ``start + t u`` (``(N, 2)``) enters one of the capsules
+    of radius ``r`` around the candidate segments ``cand`` ``(N, C)`` of ``seg`` (two
+    disks and a rectangle each; inf when none)."""
+    ay, ax, by, bx = (seg[cand, i] for i in range(4))
+    py, px = start[:, 0:1], start[:, 1:2]
+    uy, ux = u[:, 0:1], u[:, 1:2]
+    t = np.minimum(_disk_entry(py - ay, px - ax, uy, ux, r),
+                   _disk_entry(py - by, px - bx, uy, ux, r))
+    ey, ex = by - ay, bx - ax
+    seg_len = np.sqrt(ey * ey + ex * ex)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ey, ex = ey / seg_len, ex / seg_len
+        # along the edge s in [0, len], across it w in [-r, r] (Liang-Barsky)
+        s0, s1 = (py - ay) * ey + (px - ax) * ex, uy * ey + ux * ex
+        w0, w1 = (py - ay) * ex - (px - ax) * ey, uy * ex - ux * ey
+        t_in = np.zeros(t.shape)
+        t_out = np.full(t.shape, np.inf)
+        for a0, a1, lo, hi in ((s0, s1, 0.0, seg_len), (w0, w1, -r, r)):
+            flat = a1 == 0
+            ta = np.where(flat, -np.inf, (lo - a0) / a1)
+            tb = np.where(flat, np.inf, (hi - a0) / a1)
+            t_lo, t_hi = np.minimum(ta, tb), np.maximum(ta, tb)
+            miss = flat & ((a0 < lo) | (a0 > hi))
+            t_lo = np.where(miss, np.inf, t_lo)
+            t_in = np.maximum(t_in, t_lo)
+            t_out = np.minimum(t_out, t_hi)
+    rect = np.where((t_in <= t_out) & (seg_len > 0), t_in, np.inf)
+    return np.asarray(np.minimum(t, rect).min(axis=1), dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -449,36 +492,12 @@ class SlabStack:
         for j in np.nonzero(dz < margin_mm)[0]:
             r = float(np.sqrt(margin_mm**2 - dz[j] ** 2))
             index = self.index(int(j))
-            cand, ok = index.near(start[:, 0], start[:, 1], r + reach)
+            groups, ok = index.near(start[:, 0], start[:, 1], r + reach)
             unknown |= ~ok
-            if cand.shape[1] == 0:
-                continue
-            seg = index.seg
-            ay, ax, by, bx = (seg[cand, i] for i in range(4))
-            py, px = start[:, 0:1], start[:, 1:2]
-            uy, ux = u[:, 0:1], u[:, 1:2]
-            t = np.minimum(_disk_entry(py - ay, px - ax, uy, ux, r),
-                           _disk_entry(py - by, px - bx, uy, ux, r))
-            ey, ex = by - ay, bx - ax
-            seg_len = np.sqrt(ey * ey + ex * ex)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ey, ex = ey / seg_len, ex / seg_len
-                # along the edge s in [0, len], across it w in [-r, r] (Liang-Barsky)
-                s0, s1 = (py - ay) * ey + (px - ax) * ex, uy * ey + ux * ex
-                w0, w1 = (py - ay) * ex - (px - ax) * ey, uy * ex - ux * ey
-                t_in = np.zeros(t.shape)
-                t_out = np.full(t.shape, np.inf)
-                for a0, a1, lo, hi in ((s0, s1, 0.0, seg_len), (w0, w1, -r, r)):
-                    flat = a1 == 0
-                    ta = np.where(flat, -np.inf, (lo - a0) / a1)
-                    tb = np.where(flat, np.inf, (hi - a0) / a1)
-                    t_lo, t_hi = np.minimum(ta, tb), np.maximum(ta, tb)
-                    miss = flat & ((a0 < lo) | (a0 > hi))
-                    t_lo = np.where(miss, np.inf, t_lo)
-                    t_in = np.maximum(t_in, t_lo)
-                    t_out = np.minimum(t_out, t_hi)
-            rect = np.where((t_in <= t_out) & (seg_len > 0), t_in, np.inf)
-            best = np.minimum(best, np.minimum(t, rect).min(axis=1))
+            for rows, cand in groups:
+                if rows.size and cand.shape[1]:
+                    best[rows] = np.minimum(best[rows], _capsule_entry(
+                        start[rows], u[rows], index.seg, cand, r))
         out = np.where(best <= 1.0 + 1e-9, np.minimum(best, 1.0), np.nan)
         return np.where(unknown, np.nan, out)
 
