@@ -149,7 +149,7 @@ def even_odd_inside(
 
 
 #: candidate samples per query point of :class:`SegmentIndex` (then more, then brute force)
-_K_SAMPLES = (16, 64)
+_K_SAMPLES = (12, 32, 128)
 
 
 class SegmentIndex:
@@ -158,13 +158,14 @@ class SegmentIndex:
     results as :func:`segment_distance` and :func:`even_odd_inside` (same arithmetic
     on a subset of the segments that provably holds the answer), far fewer pairs.
 
-    Distances: every segment is sampled from its start at spacing at most ``step``
-    (its end excluded), so each point of a segment is within ``step`` of one of its
-    samples. With ``d_s`` the distance from a query point to its nearest sample, the
-    nearest segment has a sample within ``d_s + step``; the ``k`` nearest samples (a k-d
-    tree) hold every such sample when the ``k``-th is farther than that bound, and the
-    point-to-segment distances are then computed for their segments only. Points where
-    the bound is not met retry with more samples, then fall back to brute force.
+    Distances: every segment is sampled at spacing at most ``step`` (its ends
+    included; a sample shared by several segments belongs to all), so each point of a
+    segment is within ``step / 2`` of one of its samples. The point-to-segment
+    distances are computed for the segments of the ``k`` nearest samples (a k-d tree),
+    ``d_c`` their minimum; every other segment has all its samples at least ``d_k``
+    (the ``k``-th sample distance) away, hence is at least ``d_k - step / 2`` away, so
+    ``d_c`` is exact when ``d_k > d_c + step / 2``. Points where that is not met retry
+    with more samples, then fall back to brute force.
 
     Inside tests: the edges are bucketed into horizontal bands by their ``y`` span; a
     point is tested (same crossing rule) only against the edges of its band.
@@ -182,13 +183,13 @@ class SegmentIndex:
             length = np.sqrt(self._dy**2 + self._dx**2)
             pos = length[length > 0]
             step = float(np.clip(np.median(pos), 0.25, 4.0)) if pos.size else 1.0
-            per = np.maximum(np.ceil(length / step), 1).astype(np.int64)  # samples
-            # samples at t = i / per, i < per (the end is the next edge's start): every
-            # point of a segment is within ``self.step`` of one of its own samples
+            per = np.maximum(np.ceil(length / step), 1).astype(np.int64)  # intervals
+            # samples at t = i / per, i <= per: every point of a segment is within
+            # ``self.step / 2`` of one of its own samples
             self.step = float(np.max(length / per))
-            owner = np.repeat(np.arange(n), per)
-            first = np.concatenate([[0], np.cumsum(per)[:-1]])
-            t = (np.arange(owner.size) - np.repeat(first, per)) / per[owner]
+            owner = np.repeat(np.arange(n), per + 1)
+            first = np.concatenate([[0], np.cumsum(per + 1)[:-1]])
+            t = (np.arange(owner.size) - np.repeat(first, per + 1)) / per[owner]
             pts = np.column_stack([s[owner, 0] + t * self._dy[owner],
                                    s[owner, 1] + t * self._dx[owner]])
             # one sample per distinct point (coincident samples of different edges), with
@@ -256,13 +257,12 @@ class SegmentIndex:
             d, idx = self._tree.query(np.column_stack([y[todo], x[todo]]), k=k)
             d = d.reshape(todo.size, k)
             idx = idx.reshape(todo.size, k)
-            # the k nearest samples hold all samples within d_s + step (with slack for
-            # rounding) when the k-th is beyond it, or when they are all the samples
-            ok = (d[:, -1] > d[:, 0] + self.step + 1e-6) | (k == n_samples)
-            if ok.any():
-                rows = todo[ok]
-                cand = self._owner[idx[ok]].reshape(rows.size, -1)
-                out[rows] = self._pair_distance(y[rows], x[rows], cand)
+            d_c = self._pair_distance(y[todo], x[todo],
+                                      self._owner[idx].reshape(todo.size, -1))
+            # exact when no other segment can be nearer (slack for rounding), or when
+            # the k samples are all the samples
+            ok = (d[:, -1] > d_c + 0.5 * self.step + 1e-6) | (k == n_samples)
+            out[todo[ok]] = d_c[ok]
             todo = todo[~ok]
         if todo.size:
             out[todo] = segment_distance(y[todo], x[todo], self.seg)
@@ -278,9 +278,9 @@ class SegmentIndex:
         if n_samples == 0 or y.size == 0:
             return [], ok
         assert self._tree is not None
-        # a segment within radius has a sample within radius + step; first enough
+        # a segment within radius has a sample within radius + step / 2; first enough
         # samples for a contour crossing the disk once, then four times as many
-        bound = radius_mm + self.step + 1e-6
+        bound = radius_mm + 0.5 * self.step + 1e-6
         pts = np.column_stack([y, x])
         groups = []
         rows = np.arange(y.size)
