@@ -451,7 +451,11 @@ class SlabStack:
         nearest = np.argmin(dz_all, axis=0)
         for j in np.unique(nearest):
             self._visit(int(j), np.nonzero(nearest == j)[0], dz_all[j], key, uy, ux, best)
-        for j in np.argsort(dz_all.min(axis=1), kind="stable"):
+        dz_min = dz_all.min(axis=1)
+        worst = float(best.max())
+        for j in np.argsort(dz_min, kind="stable"):
+            if dz_min[j] >= worst:
+                break  # this slab and all later ones are too far for every point
             cand = np.nonzero((dz_all[j] < best) & (nearest != j))[0]
             if cand.size:
                 self._visit(int(j), cand, dz_all[j], key, uy, ux, best)

@@ -495,7 +495,8 @@ class ShapePatch(Patch):
         def value(q: NDArray[np.float64], zs: NDArray[np.float64]) -> NDArray[np.float64]:
             return self._exact_value([zs, o[1] + q[:, 0] * h[1], o[2] + q[:, 1] * h[2]])
 
-        fa, fb = value(a, along), value(b, along)
+        fab = value(np.concatenate([a, b]), np.concatenate([along, along]))  # one call
+        fa, fb = fab[: len(a)], fab[len(a) :]
         ok = np.isfinite(fa) & np.isfinite(fb) & (np.sign(fa) != np.sign(fb))
         if not ok.any():
             return yx
