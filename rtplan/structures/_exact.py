@@ -468,9 +468,10 @@ class SlabStack:
         ukey, inv = np.unique(key[cand], return_inverse=True)
         py, px = uy[ukey // ux.size], ux[ukey % ux.size]
         index = self.index(j)
-        d_plane = index.distance(py, px)
-        inside = index.inside(py, px)
-        d_plane = np.where(inside, 0.0, d_plane)[inv.ravel()]
+        d_plane = np.zeros(py.shape)
+        out = ~index.inside(py, px)  # 0 inside the region: distances only outside it
+        d_plane[out] = index.distance(py[out], px[out])
+        d_plane = d_plane[inv.ravel()]
         best[cand] = np.minimum(best[cand], np.sqrt(d_plane**2 + dz[cand] ** 2))
 
     def entry(self, z: float, start: NDArray[np.float64], end: NDArray[np.float64],
