@@ -479,7 +479,8 @@ class SlabStack:
         """Where the planar segments ``start -> end`` (``(N, 2)`` ``(y, x)`` mm in the
         plane at ``z``) first enter the stack grown by ``margin_mm``: the fraction
         ``t`` in ``[0, 1]`` along each, NaN when it does not enter or cannot be told
-        (then the caller solves numerically). ``start`` must be outside the grown stack.
+        (then the caller solves numerically), also when ``start`` is not outside the
+        grown stack (inside a slab's region or a capsule, both tested here).
 
         In the plane the grown stack is the union over slabs ``j`` with ``dz_j <=
         margin`` of slab ``j``'s region grown by ``r_j = sqrt(margin^2 - dz_j^2)``,
@@ -498,12 +499,14 @@ class SlabStack:
             r = float(np.sqrt(margin_mm**2 - dz[j] ** 2))
             index = self.index(int(j))
             groups, ok = index.near(start[:, 0], start[:, 1], r + reach)
-            unknown |= ~ok
+            # a start inside the region is inside the grown stack: not for this method
+            unknown |= ~ok | index.inside(start[:, 0], start[:, 1])
             for rows, cand in groups:
                 if rows.size and cand.shape[1]:
                     best[rows] = np.minimum(best[rows], _capsule_entry(
                         start[rows], u[rows], index.seg, cand, r))
-        out = np.where(best <= 1.0 + 1e-9, np.minimum(best, 1.0), np.nan)
+        # t = 0: the start lies in a capsule (inside or on the grown surface): unknown
+        out = np.where((best > 0) & (best <= 1.0 + 1e-9), np.minimum(best, 1.0), np.nan)
         return np.where(unknown, np.nan, out)
 
     def volume_mm3(self) -> float | None:
