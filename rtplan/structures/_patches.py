@@ -42,7 +42,7 @@ from rtplan.structures._distance import (
     redistance_gauge,
     shape_margin,
 )
-from rtplan.structures._exact import ExactShape
+from rtplan.structures._exact import ExactShape, SlabStack
 from rtplan.structures._lattice import (
     PAD_CELLS,
     Index3,
@@ -200,10 +200,14 @@ class Patch:
         frac = (np.asarray(along_mm, dtype=float) - self.origin_mm[0]) / self.h[0]
         return interp_axis(self.phi.astype(np.float64), 0, frac)
 
-    def refine_crossings(self, along_mm: float, yx: NDArray[np.float64]) -> NDArray[np.float64]:
+    def refine_crossings(self, along_mm: float | NDArray[np.float64],
+                         yx: NDArray[np.float64],
+                         node_values: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
         """Zero crossings ``yx`` (fractional ``(row, column)`` indices of this box, each on a
-        lattice edge) of the plane at ``along_mm``, moved onto the true surface when the
-        patch knows it (else unchanged)."""
+        lattice edge) of the plane at ``along_mm`` (one position, or one per crossing),
+        moved onto the true surface when the patch knows it (else unchanged).
+        ``node_values``: the contoured field at each edge's lower and upper node
+        ``(N, 2)``, a hint of which end is outside."""
         return yx
 
     def resample(
@@ -446,12 +450,11 @@ class ShapePatch(Patch):
             return planes
         band = 1.5 * float(self.h.max())
         ys, xs = self.axis_mm(1), self.axis_mm(2)
-        for k, z in enumerate(np.asarray(along_mm, dtype=float)):
-            sel = np.nonzero(np.abs(planes[k]) <= band)
-            if sel[0].size == 0:
-                continue
-            v = self._exact_value([np.full(sel[0].size, z), ys[sel[0]], xs[sel[1]]])
-            planes[k][sel] = np.where(np.isfinite(v), v, planes[k][sel])
+        zs = np.asarray(along_mm, dtype=float)
+        sel = np.nonzero(np.abs(planes) <= band)  # all planes in one call
+        if sel[0].size:
+            v = self._exact_value([zs[sel[0]], ys[sel[1]], xs[sel[2]]])
+            planes[sel] = np.where(np.isfinite(v), v, planes[sel])
         return planes
 
     @property
@@ -471,14 +474,28 @@ class ShapePatch(Patch):
         d = self.exact.distance(local)
         return np.where(d > 0, d - self.margin_mm, np.nan)
 
-    def refine_crossings(self, along_mm: float, yx: NDArray[np.float64]) -> NDArray[np.float64]:
+    def refine_crossings(self, along_mm: float | NDArray[np.float64],
+                         yx: NDArray[np.float64],
+                         node_values: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
         """Each crossing moved along its lattice edge to the zero of the exact field
-        ``d(x, shape) - margin`` (regula falsi, Illinois variant, to 1e-3 mm): linear
-        interpolation between the edge's nodes misses creases of a grown surface by up
-        to 0.1 mm on a 1 mm lattice. Only for grown shapes (``margin_mm > 0``), on edges
-        whose two ends are outside the shape itself."""
+        ``d(x, shape) - margin``: linear interpolation between the edge's nodes misses
+        creases of a grown surface by up to 0.1 mm on a 1 mm lattice. Only for grown
+        shapes (``margin_mm > 0``), on edges whose two ends are outside the shape itself.
+        A stack of polygon slabs gives the crossing in closed form
+        (:meth:`~rtplan.structures._exact.SlabStack.entry`); otherwise, or where that
+        cannot tell, regula falsi (Illinois variant, to 1e-3 mm). With ``node_values``
+        (the contoured field at each edge's lower and upper node) the closed form is
+        tried first from the end they say is outside (the closed form checks that
+        itself), without measuring the nodes again."""
         if yx.size == 0 or not self._field_known:
             return yx
+        along = np.broadcast_to(np.asarray(along_mm, dtype=np.float64), (len(yx),))
+        if node_values is not None and isinstance(self.exact, SlabStack):
+            out = yx.copy()
+            rest = self._closed_form(along, yx, node_values[:, 0] > 0, out)
+            if rest.any():
+                out[rest] = self.refine_crossings(along[rest], yx[rest])
+            return out
         o, h = self.origin_mm, self.h
         on_row = np.abs(yx[:, 0] - np.rint(yx[:, 0])) < 1e-7  # along a row: column varies
         axis = np.where(on_row, 1, 0)  # the varying component of yx
@@ -488,11 +505,11 @@ class ShapePatch(Patch):
         a[np.arange(len(yx)), axis] = np.floor(vary)
         b[np.arange(len(yx)), axis] = np.floor(vary) + 1
 
-        def value(q: NDArray[np.float64]) -> NDArray[np.float64]:
-            return self._exact_value([np.full(len(q), along_mm), o[1] + q[:, 0] * h[1],
-                                      o[2] + q[:, 1] * h[2]])
+        def value(q: NDArray[np.float64], zs: NDArray[np.float64]) -> NDArray[np.float64]:
+            return self._exact_value([zs, o[1] + q[:, 0] * h[1], o[2] + q[:, 1] * h[2]])
 
-        fa, fb = value(a), value(b)
+        fab = value(np.concatenate([a, b]), np.concatenate([along, along]))  # one call
+        fa, fb = fab[: len(a)], fab[len(a) :]
         ok = np.isfinite(fa) & np.isfinite(fb) & (np.sign(fa) != np.sign(fb))
         if not ok.any():
             return yx
@@ -505,10 +522,27 @@ class ShapePatch(Patch):
         s = s_lo - lo_f * (s_hi - s_lo) / (hi_f - lo_f)
         tol = 1e-3 / float(h[1:].max())
         act = rows  # the crossings still moving
+        if isinstance(self.exact, SlabStack):
+            # closed form: where the edge, from its outside end, enters the grown stack
+            ya = np.column_stack([o[1] + base[:, 0] * h[1], o[2] + base[:, 1] * h[2]])
+            yb = ya.copy()
+            yb[rows, ax] += h[1 + ax]
+            out_a = lo_f > 0
+            p0 = np.where(out_a[:, None], ya, yb)
+            p1 = np.where(out_a[:, None], yb, ya)
+            t_in = np.full(idx.size, np.nan)
+            for z in np.unique(along[idx]):
+                at = along[idx] == z
+                t_in[at] = self.exact.entry(float(z), p0[at], p1[at], self.margin_mm)
+            found = np.isfinite(t_in)
+            s[found] = np.where(out_a, t_in, 1.0 - t_in)[found]
+            act = rows[~found]  # the rest: regula falsi below
         for _ in range(16):
+            if act.size == 0:
+                break
             q = base[act].copy()
             q[np.arange(act.size), ax[act]] += s[act]
-            f = value(q)
+            f = value(q, along[idx[act]])
             f = np.where(np.isfinite(f), f, 0.0)
             left = np.sign(f) == np.sign(lo_f[act])
             # Illinois: halve the retained end's value when the same end is kept twice
@@ -528,6 +562,33 @@ class ShapePatch(Patch):
         out = yx.copy()
         out[idx, ax] = a[idx, ax] + s
         return out
+
+    def _closed_form(self, along: NDArray[np.float64], yx: NDArray[np.float64],
+                     out_lower: NDArray[np.bool_], out: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Crossings placed in closed form (:meth:`SlabStack.entry`) from the lower node
+        of their edge where ``out_lower``, else from the upper one, written into ``out``;
+        returns the crossings it could not place."""
+        assert isinstance(self.exact, SlabStack)
+        o, h = self.origin_mm, self.h
+        n = len(yx)
+        on_row = np.abs(yx[:, 0] - np.rint(yx[:, 0])) < 1e-7  # along a row: column varies
+        ax = np.where(on_row, 1, 0)
+        lower = yx.copy()
+        lower[np.arange(n), ax] = np.floor(yx[np.arange(n), ax])
+        ya = np.column_stack([o[1] + lower[:, 0] * h[1], o[2] + lower[:, 1] * h[2]])
+        yb = ya.copy()
+        yb[np.arange(n), ax] += h[1 + ax]
+        p0 = np.where(out_lower[:, None], ya, yb)
+        p1 = np.where(out_lower[:, None], yb, ya)
+        t_in = np.full(n, np.nan)
+        for z in np.unique(along):
+            at = along == z
+            t_in[at] = self.exact.entry(float(z), p0[at], p1[at], self.margin_mm)
+        found = np.isfinite(t_in)
+        frac = np.where(out_lower, t_in, 1.0 - t_in)
+        rows = np.nonzero(found)[0]
+        out[rows, ax[rows]] = lower[rows, ax[rows]] + frac[rows]
+        return ~found
 
     def _merged(self, other: Patch, union: FieldPatch, start: NDArray[np.int64],
                 stop: NDArray[np.int64]) -> Patch:

@@ -43,11 +43,11 @@ from rtplan.imaging.registration import RigidTransform
 from rtplan.structures._distance import mask_phi
 from rtplan.structures._exact import (
     BoxUnion,
+    SegmentIndex,
     SlabStack,
     Sphere,
     even_odd_area,
     ring_segments,
-    segment_distance,
 )
 from rtplan.structures._lattice import (
     PAD_CELLS,
@@ -370,11 +370,11 @@ def _signed_in_plane(
     inside: NDArray[np.bool_],
     ys: NDArray[np.float64],
     xs: NDArray[np.float64],
-    seg: NDArray[np.float64],
+    index: SegmentIndex,
     h_yx: NDArray[np.float64],
     reach_mm: float,
 ) -> NDArray[np.float64]:
-    """Signed in-plane distance (mm, negative inside) to the rings ``seg`` on the lattice
+    """Signed in-plane distance (mm, negative inside) to the rings ``index`` on the lattice
     plane ``ys x xs``: exact (segment distances) within ``reach_mm`` of the boundary,
     elsewhere the EDT distance between cell centres (the right sign, >= reach)."""
     if inside.all() or not inside.any():
@@ -384,7 +384,7 @@ def _signed_in_plane(
     d_in = ndimage.distance_transform_edt(inside, sampling=h_yx)
     approx = np.where(inside, -d_in, d_out)
     near = np.nonzero(np.abs(approx) <= reach_mm + float(np.hypot(*h_yx)))
-    exact = segment_distance(ys[near[0]], xs[near[1]], seg)
+    exact = index.distance(ys[near[0]], xs[near[1]])
     approx[near] = np.where(inside[near], -exact, exact)
     return np.asarray(approx, dtype=np.float64)
 
@@ -489,11 +489,11 @@ def sdf_from_contours(
     # the in-plane regions and signed distances of every slab on the lattice plane
     n_y, n_x = ys.size, xs.size
     signed = []
-    for plane_rings, seg in zip(rings, segs, strict=True):
+    for i_slab, plane_rings in enumerate(rings):
         rc = [np.column_stack([(r[:, 0] - ys[0]) / h[1], (r[:, 1] - xs[0]) / h[2]])
               for r in plane_rings]
         inside = fill_even_odd(rc, n_y, n_x)
-        signed.append(_signed_in_plane(inside, ys, xs, seg, h[1:], reach))
+        signed.append(_signed_in_plane(inside, ys, xs, stack.index(i_slab), h[1:], reach))
     s_all = np.stack(signed)  # (slabs, rows, cols)
     # the lattice cells of each slab: half-open [z_lo, z_hi), the raster rule
     slab_of = np.searchsorted(z_lo, zs, side="right") - 1

@@ -90,11 +90,18 @@ def contours_from_sdf(
         cell_area = patch.h[1] * patch.h[2]
         y0, x0 = patch.origin_mm[1], patch.origin_mm[2]
         d = grid.direction
-        # crossings moved onto the exact surface where the patch knows it, plane by plane
+        # crossings moved onto the exact surface where the patch knows it (all planes in
+        # one call: each call measures to the shape, whose set-up costs per call)
         plane_of_pt = np.repeat(ring_plane, np.diff(start))
-        for p in np.unique(ring_plane):
-            on = plane_of_pt == p
-            pts[on] = patch.refine_crossings(float(pos[ks[p]]), pts[on])
+        if pts.size:
+            # the field at each crossing edge's two nodes (which end is outside)
+            on_row = np.abs(pts[:, 0] - np.rint(pts[:, 0])) < 1e-7
+            r0 = np.where(on_row, np.rint(pts[:, 0]), np.floor(pts[:, 0])).astype(np.int64)
+            c0 = np.where(on_row, np.floor(pts[:, 1]), np.rint(pts[:, 1])).astype(np.int64)
+            r1 = np.minimum(r0 + (~on_row), planes.shape[1] - 1)
+            c1 = np.minimum(c0 + on_row, planes.shape[2] - 1)
+            nodes = np.column_stack([planes[plane_of_pt, r0, c0], planes[plane_of_pt, r1, c1]])
+            pts = patch.refine_crossings(pos[ks[plane_of_pt]], pts, nodes)
         for r, p in enumerate(ring_plane):
             a_mm2 = area[r] * cell_area
             if abs(a_mm2) < min_area_mm2:
