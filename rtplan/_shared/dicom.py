@@ -9,11 +9,13 @@ Equipment). Modality-specific attributes stay with each writer.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import math
 import os
 import re
-from collections.abc import Iterable
+import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -380,3 +382,29 @@ def set_equipment(ds: Dataset, model_name: str) -> None:
     ds.Manufacturer = MANUFACTURER
     ds.ManufacturerModelName = model_name
     ds.SoftwareVersions = __version__
+
+
+@contextlib.contextmanager
+def corrupt_as_dicom_error(where: str, fix: str = "export it again") -> Iterator[None]:
+    """Turn the errors pydicom raises while parsing a corrupt element lazily (unknown VR,
+    "No tag to read", struct errors, bad numbers) into one-line :class:`DicomError`
+    naming ``where`` and what to do (``fix``); rtplan's own input errors pass through.
+
+    Examples
+    --------
+    >>> with corrupt_as_dicom_error("RTPLAN 'RP.dcm'"):
+    ...     int("AA")
+    Traceback (most recent call last):
+    ...
+    rtplan.errors.DicomError: RTPLAN 'RP.dcm' is truncated or corrupt (ValueError: ...
+    """
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError,
+            IndexError, EOFError, OverflowError, NotImplementedError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise DicomError(
+            f"{where} is truncated or corrupt ({type(exc).__name__}: {first}): {fix}"
+        ) from None

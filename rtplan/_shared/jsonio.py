@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import os
 import re
 import stat
@@ -314,3 +315,21 @@ def load_json(
     """
     text = read_text(path, what, max_bytes=max_bytes, json_text=True)
     return loads_json(text, f"{what} '{path}'", max_depth=max_depth)
+
+
+def finite_or_none(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, inf) replaced by ``None``, recursively
+    through dicts, lists and tuples (JSON has no NaN).
+
+    Examples
+    --------
+    >>> finite_or_none({"a": float("nan"), "b": [1.0, float("inf")]})
+    {'a': None, 'b': [1.0, None]}
+    """
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_or_none(v) for v in obj]
+    return obj

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rtplan._shared.jsonio import finite_or_none
 from rtplan.errors import InputError, RTPlanError
 
 __all__ = [
@@ -147,19 +148,10 @@ def add_force(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
 
 def print_json(obj: Any) -> None:
     """Print ``obj`` as indented JSON (NaN and infinities become ``null``)."""
-    json.dump(_clean(obj), sys.stdout, indent=2, allow_nan=False)
+    json.dump(finite_or_none(obj), sys.stdout, indent=2, allow_nan=False)
     sys.stdout.write("\n")
 
 

@@ -15,12 +15,9 @@ unsigned pixel data and writes atomically.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as _dt
 import os
-import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +29,12 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import ImplicitVRLittleEndian, RTDoseStorage, RTPlanStorage, generate_uid
 
 from rtplan import __version__
-from rtplan._shared.dicom import ds_strings, format_ds, read_dataset
+from rtplan._shared.dicom import corrupt_as_dicom_error, ds_strings, format_ds, read_dataset
 from rtplan._shared.io import atomic_write
 from rtplan.errors import (
     DicomError,
     GeometryError,
     GridMismatchError,
-    InputError,
     InvalidParameterError,
 )
 from rtplan.imaging.grid import Grid
@@ -139,22 +135,6 @@ class DoseGrid:
 
 
 # ============================================================================ reading
-@contextlib.contextmanager
-def _corrupt_as_dicom_error(where: str) -> Iterator[None]:
-    """Turn the errors pydicom raises while parsing a corrupt element lazily (struct
-    errors, "No tag to read", bad numbers) into one-line :class:`DicomError`."""
-    try:
-        yield
-    except InputError:
-        raise
-    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError,
-            IndexError, EOFError, OverflowError, NotImplementedError) as exc:
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise DicomError(
-            f"{where} is truncated or corrupt ({type(exc).__name__}: {first}): export it "
-            "again"
-        ) from None
-
 
 def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | None = None) -> int:
     """NumberOfFractionsPlanned (300A,0078) of an RTPLAN's fraction group.
@@ -184,7 +164,7 @@ def fractions_from_rtplan(path: str | os.PathLike[str], fraction_group: int | No
     """
     p = Path(path)
     ds = read_dataset(p, "RTPLAN")
-    with _corrupt_as_dicom_error(f"RTPLAN '{p}'"):
+    with corrupt_as_dicom_error(f"RTPLAN '{p}'"):
         return _fractions_from(ds, p, fraction_group)
 
 
@@ -385,7 +365,7 @@ def read_rtdose(
     p = Path(path)
     ds = read_dataset(p, "RTDOSE")
     where = f"RTDOSE '{p}'"
-    with _corrupt_as_dicom_error(where):
+    with corrupt_as_dicom_error(where):
         return _read_rtdose(ds, p, where, fractions, rtplan, allow_effective, convert_cgy)
 
 

@@ -18,9 +18,8 @@ import copy
 import datetime as _dt
 import os
 import re
-import struct
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import CTImageStorage, generate_uid
 
 from rtplan._shared.dicom import (
+    corrupt_as_dicom_error,
     ds_strings,
     format_ds,
     new_dataset,
@@ -206,21 +206,9 @@ _IMAGE_SOP_CLASSES = {
 }
 
 
-@contextlib.contextmanager
-def _corrupt_as_dicom_error(where: str) -> Iterator[None]:
-    """Turn the errors pydicom raises while parsing a corrupt element lazily (unknown
-    VR, "No tag to read", struct errors, bad numbers) into one-line DicomErrors."""
-    try:
-        yield
-    except InputError:
-        raise
-    except (OSError, struct.error, ValueError, TypeError, KeyError, AttributeError,
-            IndexError, EOFError, OverflowError, NotImplementedError) as exc:
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        raise DicomError(
-            f"{where} is truncated or corrupt ({type(exc).__name__}: {first}): repair or "
-            "re-export the series, or remove the file"
-        ) from None
+
+def _corrupt_as_dicom_error(where: str) -> contextlib.AbstractContextManager[None]:
+    return corrupt_as_dicom_error(where, "repair or re-export the series, or remove the file")
 
 
 def _has_dicom_magic(p: Path) -> bool:

@@ -17,6 +17,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from rtplan._shared.jsonio import finite_or_none
 from rtplan.errors import InvalidParameterError
 from rtplan.radiobiology.analysis import (
     EQD2Result,
@@ -70,15 +71,6 @@ class ParameterError(InvalidParameterError):
         self.index = index
 
 
-def _clean(obj: object) -> object:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
 
 def to_jsonable(record: BaseModel | Sequence[BaseModel]) -> object:
     """The JSON object of a record (or list of records), as ``--json`` prints it.
@@ -96,7 +88,7 @@ def to_jsonable(record: BaseModel | Sequence[BaseModel]) -> object:
         data = record.model_dump()
         if isinstance(record, EquivalentReport):
             data = {k: v for k, v in data.items() if v is not None}
-        return _clean(data)
+        return finite_or_none(data)
     return [to_jsonable(r) for r in record]
 
 
