@@ -9,6 +9,29 @@ block that stands on the couch), and HU do not tell them apart (on the real head
 CT in ``shared/data`` a head-rest block reads -50..+100 HU, like muscle, and the couch
 top -300..-200 HU, like fat). Geometry does:
 
+0. A *flat couch top* is cut away first, row by row. A couch top that is flat (a
+   slab) is a band of image rows that each hold one run of above-threshold voxels at
+   least ``couch_min_width_mm`` wide (400 mm: a couch top is 450-530 mm, wider than
+   almost every patient's section) with the same column extent (within one pixel) on
+   at least ``couch_slice_fraction`` of the slices (80 %: its cross-section does not
+   change along z; a patient's does), the band's rows sharing that extent (within one
+   pixel), no thicker than ``couch_max_thickness_mm`` (60 mm), and with an *edge* on
+   both sides: the rows ``couch_edge_mm`` (6 mm) above and below the band are at most
+   ``couch_edge_fraction`` (80 %) of its width (median over the slices), or lie
+   outside the field of view. The edge is what tells a couch from the rows around the
+   widest part of a wide, z-constant phantom (an elliptic cylinder 404-500 mm wide:
+   those rows are also wide, flat and the same on every slice, but their width falls
+   off gradually); the patient's back on the couch is narrower than the couch. On
+   each slice where such a row matches the band's extent, the row is set to air. This
+   separates a patient lying on the couch, however thick the couch is, and removes
+   couch tops too thick for rule 2 (the review's cases: a pelvis with a flattened back
+   directly on a 15 mm couch; a pelvis touching a 22-30 mm couch on four sagging
+   slices; two legs 10 mm above a 25-40 mm couch, whose core was over a quarter of a
+   leg's). A patient's tissue inside those rows (a patient sunk into a couch pad) is
+   lost with them; a couch narrower than 400 mm, cut by the field of view to less,
+   curved, or with gaps in its rows is not found here and is left to rules 1-3 (the
+   head-neck CT's couch is a curved shell, 12 mm walls, and this step finds no row
+   there: its outline is unchanged). ``couch_min_width_mm=0`` turns the step off.
 1. *Thin* things (the mask's shell and side strips, carbon skins) go with an in-plane
    opening by a disk of ``opening_mm``: anything thinner than ``2 * opening_mm``.
 2. The patient is *thick*: its **core**, the voxels at least about ``core_depth_mm``
@@ -173,6 +196,56 @@ def _core_rectangles(radius_px: tuple[float, float]) -> list[tuple[int, int]]:
     return [(0, int(np.floor(rx))), (h, w), (int(np.floor(ry)), 0)]
 
 
+def _couch_rows(sub: NDArray[np.bool_], pixel_mm: tuple[float, float], min_width_mm: float,
+                max_thickness_mm: float, slice_fraction: float, edge_mm: float,
+                edge_fraction: float) -> NDArray[np.bool_]:
+    """Per slice and row, True where the row belongs to a flat couch band (the module
+    docstring, step 0, gives the rule and its reasons)."""
+    nz, ny, nx = sub.shape
+    count = sub.sum(axis=2, dtype=np.int32)
+    flat = np.zeros((nz, ny), dtype=bool)
+    wide = ((count * pixel_mm[1] >= min_width_mm).sum(axis=0) >= slice_fraction * nz)
+    if not wide.any():  # no row wide enough on enough slices (a quick exit)
+        return flat
+    cand = np.nonzero(wide)[0]
+    part = sub[:, cand, :]
+    first = np.zeros((nz, ny), dtype=np.int64)
+    last = np.zeros((nz, ny), dtype=np.int64)
+    first[:, cand] = np.argmax(part, axis=2)
+    last[:, cand] = nx - 1 - np.argmax(part[:, :, ::-1], axis=2)
+    width = last - first + 1
+    run = (count > 0) & (count == width) & (width * pixel_mm[1] >= min_width_mm)
+    rows = np.nonzero(run.sum(axis=0) >= slice_fraction * nz)[0]
+    if rows.size == 0:
+        return flat
+    ext: dict[int, tuple[int, int]] = {}  # the row's usual extent
+    for r in rows.tolist():
+        f0 = int(np.median(first[run[:, r], r]))
+        l0 = int(np.median(last[run[:, r], r]))
+        ok = run[:, r] & (np.abs(first[:, r] - f0) <= 1) & (np.abs(last[:, r] - l0) <= 1)
+        if ok.sum() >= slice_fraction * nz:
+            flat[:, r] = ok
+            ext[r] = (f0, l0)
+    # bands: consecutive rows with the extent of the band's first row (within 1 pixel)
+    bands: list[list[int]] = []
+    for r in sorted(ext):
+        if bands and bands[-1][-1] == r - 1 and all(
+                abs(ext[r][i] - ext[bands[-1][0]][i]) <= 1 for i in (0, 1)):
+            bands[-1].append(r)
+        else:
+            bands.append([r])
+    row_count = np.median(count, axis=0)
+    d = int(np.ceil(edge_mm / pixel_mm[0]))
+    for band in bands:
+        w = ext[band[0]][1] - ext[band[0]][0] + 1
+        sides = [band[0] - d, band[-1] + d]
+        slab = len(band) * pixel_mm[0] <= max_thickness_mm and all(
+            not 0 <= s < ny or row_count[s] <= edge_fraction * w for s in sides)
+        if not slab:
+            flat[:, band] = False
+    return flat
+
+
 def _keep_ends(kept: NDArray[np.bool_], labels2d: NDArray[np.int32], coreless: NDArray[np.bool_],
                k_first: int, k_last: int, overlap: float) -> None:
     """Beyond the slices with a kept core (the vertex, the feet), keep in-plane parts
@@ -200,16 +273,24 @@ def body_mask(
     core_depth_mm: float = 10.0,
     min_part_fraction: float = 0.25,
     end_overlap: float = 0.5,
+    couch_min_width_mm: float = 400.0,
+    couch_max_thickness_mm: float = 60.0,
+    couch_slice_fraction: float = 0.8,
+    couch_edge_mm: float = 6.0,
+    couch_edge_fraction: float = 0.8,
 ) -> NDArray[np.bool_]:
     """Boolean mask ``[slice, row, column]`` of the patient's body (couch left out).
 
-    Threshold at ``threshold_hu``; open each slice with a disk of radius ``opening_mm``
-    (drops everything thinner than ``2 * opening_mm``: masks, carbon skins); find the
-    core (voxels about ``core_depth_mm`` deep inside the outline on their slice) and
-    its 3D parts; keep the largest core part (the patient, legs and arms joined to
-    it) and any other of at least ``min_part_fraction`` of its volume (a second leg);
-    on each slice keep the parts that contain a kept core voxel, and beyond the cored
-    slices the parts lying mostly (``end_overlap``) over the body of the slice before;
+    Threshold at ``threshold_hu``; cut away the rows of a flat couch top (wide rows
+    of the same extent on most slices, in a band of at most ``couch_max_thickness_mm``
+    with narrow rows ``couch_edge_mm`` beyond it); open each slice with a disk of
+    radius ``opening_mm`` (drops everything thinner than ``2 * opening_mm``: masks,
+    carbon skins); find the core (voxels about ``core_depth_mm`` deep inside the
+    outline on their slice) and its 3D parts; keep the largest core part (the patient,
+    legs and arms joined to it) and any other of at least ``min_part_fraction`` of its
+    volume (a second leg); on each slice keep the parts that contain a kept core
+    voxel, and beyond the cored slices the parts lying mostly (``end_overlap``) over
+    the body of the slice before;
     fill holes per slice. The module docstring gives the reasoning and the figures of
     the real head-neck CT (couch top and head rests left out, 6840 cc of patient).
 
@@ -233,6 +314,18 @@ def body_mask(
     end_overlap
         Fraction of a part without core, beyond the cored slices, that must lie over
         the body of the neighbouring slice for it to be kept.
+    couch_min_width_mm
+        Least width (mm) of a row of a flat couch top; 0 turns the flat-couch step
+        off (module docstring, step 0).
+    couch_max_thickness_mm
+        Greatest thickness (mm, rows) of a flat couch band.
+    couch_slice_fraction
+        Fraction of the slices on which a couch row must have its usual extent.
+    couch_edge_mm
+        Distance (mm) above and below the band of the rows that must be narrow.
+    couch_edge_fraction
+        Greatest width of those rows (median over the slices) as a fraction of the
+        band's width.
 
     Returns
     -------
@@ -266,6 +359,21 @@ def body_mask(
     >>> m = body_mask(vol, Grid((2, 80, 100), (0, 0, 0), (5, 2, 2)))
     >>> bool(m[0, 35, 25] and m[0, 35, 75]), bool(m[0, 57, 50])
     (True, False)
+
+A pelvis (ellipse 340 x 180 mm) resting with a flattened back directly on a couch top
+30 mm thick and 500 mm wide (the field of view): the couch's rows are cut away:
+
+    >>> vol = np.full((4, 130, 250), -1000.0)
+    >>> yy, xx = np.mgrid[:130, :250] * 2.0
+    >>> pelvis = (((xx - 250) / 170) ** 2 + ((yy - 100) / 90) ** 2 <= 1) & (yy <= 180)
+    >>> vol[:, pelvis] = 20.0
+    >>> vol[:, 91:106, :] = -250.0                              # couch, y 182-210 mm
+    >>> m = body_mask(vol, Grid((4, 130, 250), (0, 0, 0), (3, 2, 2)))
+    >>> bool(m[:, 91:106].any()), bool(m[:, 50, 125].all())
+    (False, True)
+    >>> bool(body_mask(vol, Grid((4, 130, 250), (0, 0, 0), (3, 2, 2)),
+    ...                couch_min_width_mm=0)[:, 91:106].any())     # the step off
+    True
     """
     vol = np.asarray(volume_hu)
     if vol.shape != grid.shape:
@@ -284,6 +392,10 @@ def body_mask(
     sub = np.ascontiguousarray(above[:, r0:r1, c0:c1])
     del above
     pixel_mm = (float(grid.spacing_mm[1]), float(grid.spacing_mm[2]))
+    if couch_min_width_mm > 0:
+        flat = _couch_rows(sub, pixel_mm, couch_min_width_mm, couch_max_thickness_mm,
+                           couch_slice_fraction, couch_edge_mm, couch_edge_fraction)
+        sub[flat] = False
     rects = _disk_rectangles((opening_mm / pixel_mm[0], opening_mm / pixel_mm[1]))
     opened = _open_in_plane(sub, rects) if opening_mm > 0 else sub
     if not opened.any():  # a phantom thinner than the disk everywhere

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from rtplan.cli.main import main
 from rtplan.errors import InputError
@@ -343,3 +344,85 @@ def test_thin_sections_at_the_vertex_are_kept_a_block_beyond_it_is_not():
     assert z[-1] == pytest.approx(99.0) and mask[-1].sum() > 50
     # without the rule for the ends, that last section would be lost
     assert not body_mask(vol, grid, end_overlap=2.0)[-1].any()
+
+
+# --- the independent review's couch setups: a flat couch top 500 mm wide (the whole
+# field of view), 2 mm pixels, 3 mm slices; patient shapes known by construction ---
+
+def _review_grid(ns, nr, nc=250):
+    grid = Grid((ns, nr, nc), origin_mm=(0.0, 0.0, 0.0), spacing_mm=(3.0, 2.0, 2.0))
+    yy, xx = np.mgrid[:nr, :nc] * 2.0  # row/column centres, mm
+    return grid, yy, xx
+
+
+def _check_outline(mask, patient, couch, contact_rows=()):
+    """Every couch voxel out; every patient voxel one pixel inside its outline in (the
+    opening, radius 3 mm, shaves single-pixel steps of the pixelised ellipses off); no
+    voxel outside the patient, but for the stated contact rows."""
+    inner = ndimage.binary_erosion(patient, structure=np.ones((1, 3, 3), bool))
+    outside = mask & ~patient
+    outside[:, list(contact_rows), :] = False
+    assert not (mask & couch).any(), int((mask & couch).sum())
+    assert not (inner & ~mask).any(), int((inner & ~mask).sum())
+    assert not outside.any(), int(outside.sum())
+
+
+@pytest.mark.parametrize("couch_hu", [-250.0, 250.0])
+def test_review_a_pelvis_with_a_flattened_back_on_a_couch_top(couch_hu):
+    # ellipse 340 x 220 mm, back flattened at y = 280 mm, directly on a 15 mm couch top
+    # (y 282-294 mm); before: 1500 of the 1750 couch voxels per slice kept
+    grid, yy, xx = _review_grid(20, 200)
+    pelvis = (((xx - 250.0) / 170.0) ** 2 + ((yy - 180.0) / 110.0) ** 2 <= 1.0) & (yy <= 280.0)
+    couch = (yy > 280.0) & (yy <= 295.0)
+    vol = np.full(grid.shape, -1000.0)
+    vol[:, pelvis] = 20.0
+    vol[:, couch] = couch_hu
+    mask = body_mask(vol, grid)
+    shape = grid.shape
+    _check_outline(mask, np.broadcast_to(pelvis, shape), np.broadcast_to(couch, shape))
+    # the old rules alone (couch step off) keep the couch
+    assert body_mask(vol, grid, couch_min_width_mm=0.0)[:, couch].sum() > 1000 * shape[0]
+
+
+@pytest.mark.parametrize("thick_mm", [15, 22, 26, 30])
+def test_review_b_pelvis_sagging_onto_a_thick_couch_on_four_slices(thick_mm):
+    # ellipse 340 x 180 mm (bottom y = 190 mm), couch from y = 200 mm, 10 mm of air
+    # between; on slices 12-15 the buttocks fill the gap (|x - 250| < 60 mm, y 186-198)
+    grid, yy, xx = _review_grid(30, 160)
+    pelvis = ((xx - 250.0) / 170.0) ** 2 + ((yy - 100.0) / 90.0) ** 2 <= 1.0
+    couch = (yy >= 200.0) & (yy < 200.0 + thick_mm)
+    sag = (yy >= 186.0) & (yy < 200.0) & (np.abs(xx - 250.0) < 60.0)
+    patient = np.broadcast_to(pelvis, grid.shape).copy()
+    patient[12:16] |= sag
+    vol = np.where(patient, 20.0, -1000.0)
+    vol[:, couch] = -250.0
+    mask = body_mask(vol, grid)
+    _check_outline(mask, patient, np.broadcast_to(couch, grid.shape))
+    assert mask[12:16][:, sag].all()  # the sagging part is body
+
+
+@pytest.mark.parametrize("thick_mm", [15, 25, 30, 40])
+def test_review_c_legs_only_above_a_thick_couch(thick_mm):
+    # two legs (discs of radius 60 mm, never joined), couch 10 mm below them; before, a
+    # couch >= 25 mm had a core above 25 % of one leg's and was kept whole
+    grid, yy, xx = _review_grid(20, 160)
+    legs = np.zeros(yy.shape, bool)
+    for cx in (170.0, 330.0):
+        legs |= (xx - cx) ** 2 + (yy - 150.0) ** 2 <= 60.0**2
+    couch = (yy >= 220.0) & (yy < 220.0 + thick_mm)
+    vol = np.where(legs, 20.0, -1000.0)[None].repeat(20, axis=0)
+    vol[:, couch] = -250.0
+    mask = body_mask(vol, grid)
+    _check_outline(mask, np.broadcast_to(legs, grid.shape), np.broadcast_to(couch, grid.shape))
+
+
+@pytest.mark.parametrize("width_mm", [404.0, 410.0, 440.0, 500.0])
+@pytest.mark.parametrize("semi_ap_mm", [40.0, 60.0, 110.0])
+def test_a_wide_patient_constant_along_z_is_not_taken_for_a_couch(width_mm, semi_ap_mm):
+    # rows near an ellipse's equator are wide, single runs, the same on every slice:
+    # like a couch top, but their width changes gradually (no edge 6 mm away)
+    grid, yy, xx = _review_grid(10, 160, 260)
+    patient = ((xx - 260.0) / (width_mm / 2)) ** 2 + ((yy - 150.0) / semi_ap_mm) ** 2 <= 1.0
+    vol = np.where(patient, 20.0, -1000.0)[None].repeat(10, axis=0)
+    mask = body_mask(vol, grid)
+    _check_outline(mask, np.broadcast_to(patient, grid.shape), np.zeros(grid.shape, bool))

@@ -82,6 +82,13 @@ def test_couch_and_head_rests_are_absent(hn, reference):
     assert not (body & couch).any()
 
 
+def test_the_curved_couch_is_left_to_the_core_rule(hn):
+    # this couch top is a curved shell (walls ~12 mm, width changing row by row), not a
+    # flat slab: the flat-couch step finds no row, the outline is the same without it
+    ct, body = hn
+    assert np.array_equal(body_mask(ct.volume_hu, ct.grid, couch_min_width_mm=0.0), body)
+
+
 def test_external_contours_give_the_mask_back(hn):
     ct, body = hn
     contours = outline_contours(body, ct.grid)
