@@ -7,16 +7,8 @@ import sys
 from typing import Any, Literal
 
 from rtplan._shared.table import format_table
-from rtplan.cli.options import add_force, add_json, new_command, print_json
+from rtplan.cli.options import add_force, add_json, help_command, new_command, print_json
 from rtplan.errors import InputError
-
-
-def _help(parser: argparse.ArgumentParser):
-    def run(args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    return run
 
 
 def _run_index(args: argparse.Namespace) -> int:
@@ -126,7 +118,7 @@ def register(sub: Any) -> None:
         "rtplan cohort dvh --db cohort.sqlite --metrics D2cc,D50%,V30Gy,Dmean --workers 2\n"
         "rtplan cohort export --db cohort.sqlite -o metrics.csv",
     )
-    top.set_defaults(func=_help(top))
+    top.set_defaults(func=help_command(top))
     subs = top.add_subparsers(dest="cohort_command", metavar="SUBCOMMAND")
 
     p = new_command(

@@ -16,6 +16,7 @@ from rtplan.cli.options import (
     add_json,
     add_model_options,
     alpha_beta_arg,
+    help_command,
     model_from_args,
     new_command,
     print_json,
@@ -515,14 +516,6 @@ def _course_registration(path: Path, k: int, course: str, common: str,
     return RigidTransform(tf.matrix, course, common, f"matrix file {desc}")
 
 
-def _help(parser: argparse.ArgumentParser):
-    def run(args: argparse.Namespace) -> int:
-        parser.print_help()
-        return 2
-
-    return run
-
-
 def _add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.dcm",
                    help="RTDOSE file to write (refused if it exists, unless --force)")
@@ -540,7 +533,7 @@ def register(sub: Any) -> None:
         "DVHs per RTSTRUCT ROI, and EQD2 sums of courses.",
         example="rtplan dose eqd2 RD.dcm --plan RP.dcm --alpha-beta 3 -o RD_eqd2.dcm",
     )
-    top.set_defaults(func=_help(top))
+    top.set_defaults(func=help_command(top))
     subs = top.add_subparsers(dest="dose_command", metavar="SUBCOMMAND")
 
     p = new_command(

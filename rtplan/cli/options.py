@@ -25,6 +25,7 @@ __all__ = [
     "dose_gy_arg",
     "flags_for_keywords",
     "float_arg",
+    "help_command",
     "keywords_as_flags",
     "model_from_args",
     "new_command",
@@ -294,3 +295,14 @@ def progress_printer(quiet: bool) -> Callable[[str], None]:
             print(f"[{time.perf_counter() - start:6.1f} s] {msg}", file=sys.stderr, flush=True)
 
     return say
+
+
+def help_command(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
+    """A command function for a group without a subcommand (``rtplan dose``): print the
+    group's help and return 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    return run
